@@ -1,0 +1,24 @@
+// The table of `vireo` subcommands. Each entry names a function in the layer that implements it;
+// the CLI itself holds no logic. Add a command by adding a line here.
+#pragma once
+
+#include "bench/bench.hpp"
+
+namespace vireo::cli {
+
+// Runs a subcommand: argv[first..argc) are its options.
+using CommandFn = int (*)(int argc, char** argv, int first);
+
+struct Command {
+  const char* words;    // "bench ring": the words that select it
+  const char* summary;  // one line for `vireo --help`
+  CommandFn run;
+};
+
+int version_main(int argc, char** argv, int first);
+
+inline constexpr Command kCommands[] = {
+    {"version", "print the version and exit", &version_main},
+};
+
+}  // namespace vireo::cli

@@ -1,0 +1,42 @@
+// Memory ordering for shared ring fields: the only place atomics touch guest memory.
+//
+// Ring indexes and flags are accessed through these helpers (std::atomic_ref over the shared
+// field); descriptor and buffer contents are plain memory ordered by them. Every call site carries a
+// one-line comment naming the write its ordering pairs with, e.g.
+//   // acquire: pairs with the driver's release store of avail->idx after writing the ring entries
+//   uint16_t avail = load_acquire(*view.avail_idx);
+//
+// vhost-user peers are CPUs sharing memory, so SMP (weak) barriers suffice: VIRTIO_F_ORDER_PLATFORM
+// is not offered (§6, "if not negotiated, SMP barriers suffice").
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace vireo::vring {
+
+template <class T>
+inline T load_acquire(const T& field) {
+  return std::atomic_ref<T>(const_cast<T&>(field)).load(std::memory_order_acquire);
+}
+template <class T>
+inline T load_relaxed(const T& field) {
+  return std::atomic_ref<T>(const_cast<T&>(field)).load(std::memory_order_relaxed);
+}
+template <class T>
+inline void store_release(T& field, T value) {
+  std::atomic_ref<T>(field).store(value, std::memory_order_release);
+}
+template <class T>
+inline void store_relaxed(T& field, T value) {
+  std::atomic_ref<T>(field).store(value, std::memory_order_relaxed);
+}
+
+// Store-load ordering: needed where one side publishes an index and then reads the other side's
+// suppression field (EVENT_IDX / flags), and for "re-check after enable". Pairs with the same
+// fence on the other side.
+inline void full_fence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+inline void acquire_fence() { std::atomic_thread_fence(std::memory_order_acquire); }
+inline void release_fence() { std::atomic_thread_fence(std::memory_order_release); }
+
+}  // namespace vireo::vring
