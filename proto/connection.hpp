@@ -79,8 +79,8 @@ class Connection {
 
   // Sends a request and, if one is due, waits for its reply (reply_kind() with the protocol
   // features set below). need_reply sets NEED_REPLY only when REPLY_ACK is negotiated. Returns
-  // the reply (validated by validate_reply), or an empty Message when none is due. A non-zero
-  // REPLY_ACK status becomes ProtoError::Kind::rejected.
+  // the reply (validated by validate_reply), or an empty Message (header all zero) when none is
+  // due. A non-zero REPLY_ACK status becomes ProtoError::Kind::rejected.
   [[nodiscard]] Expected<Message, ProtoError> request(FrontendReq req,
                                                       std::span<const std::byte> payload,
                                                       std::span<const int> fds, bool need_reply);

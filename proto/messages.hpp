@@ -1,9 +1,8 @@
 // The vhost-user wire vocabulary (QEMU docs/interop/vhost-user.rst, "Message Specification",
 // "Front-end message types", "Back-end message types", "Protocol features").
 //
-//   MsgHeader hdr{static_cast<std::uint32_t>(FrontendReq::set_vring_num), kVersion, sizeof(VringState)};
 //   VringState st{.index = 0, .num = 256};
-//   conn.send(FrontendReq::set_vring_num, as_bytes(st));
+//   auto r = conn.request(FrontendReq::set_vring_num, as_bytes(st), {}, /*need_reply=*/true);
 //   std::uint32_t wire = encode_vring_base(VringBase{.avail_idx = 7, .avail_wrap = true}, /*packed=*/true);
 //
 // All integers are host byte order (rst: "All numbers are in the machine native byte order").
