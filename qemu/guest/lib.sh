@@ -28,6 +28,7 @@ fail() {
 
 # arg NAME DEFAULT: value of vireo.NAME (kernel cmdline or fw_cfg opt/vireo/args).
 arg() {
+    local _v
     _v=$(echo "$1" | tr 'a-z.-' 'A-Z__')
     eval "_v=\${VIREO_ARG_$_v-}"
     if [ -n "$_v" ]; then echo "$_v"; else echo "$2"; fi
@@ -39,8 +40,8 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 # wait_for PATH SECONDS: poll until PATH exists.
 wait_for() {
-    _n=$(( $2 * 10 ))
-    while [ ! -e "$1" ] && [ "$_n" -gt 0 ]; do sleep 0.1; _n=$((_n - 1)); done
+    local n=$(( $2 * 10 ))
+    while [ ! -e "$1" ] && [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
     [ -e "$1" ]
 }
 
@@ -55,6 +56,7 @@ features_hex() {
 }
 # report_features PREFIX SYSFS_VIRTIO_DIR
 report_features() {
+    local _f
     _f=$(cat "$2/features" 2>/dev/null)
     kv "$1_features" "$_f"
     kv "$1_features_hex" "$(features_hex "$_f")"
@@ -67,13 +69,14 @@ report_features() {
 # Virtio device ids (virtio spec 5.x): 1 net, 2 block, 3 console, 4 entropy.
 # virtio_devs ID: sysfs dirs of the virtio devices with that id.
 virtio_devs() {
+    local _d
     for _d in /sys/bus/virtio/devices/virtio*; do
         [ -e "$_d/device" ] || continue
         [ "$(($(cat "$_d/device")))" = "$1" ] && echo "$_d"
     done
 }
 list_virtio() {
-    _out=
+    local _d _out=
     for _d in /sys/bus/virtio/devices/virtio*; do
         [ -e "$_d/device" ] || continue
         _out="$_out${_out:+,}$(basename "$_d"):$(($(cat "$_d/device")))"
@@ -87,11 +90,12 @@ list_virtio() {
 # oflag=direct/iflag=direct and uses an mmap'ed (page-aligned) buffer, so
 # 1 MiB blocks satisfy O_DIRECT's alignment rules.
 # do_blk DEV PREFIX   (args: seed, size_mib, offset_mib)
-make_pattern() { # SEED MIB -> stdout: MIB MiB of 64-byte lines (line index + 32-bit LCG)
+make_pattern() { # SEED MIB -> stdout: MIB MiB of 64-byte lines (line index + 31-bit LCG)
     # Each 64-byte line holds its own index, so misplaced or stale sectors show.
     # vireo_vm.py's pattern() makes the same bytes on the host.
     awk -v seed="$1" -v lines="$(( $2 * 16384 ))" 'BEGIN {
-        m = 4294967296; seed = seed % m
+        # Modulus 2^31: busybox awk printf %x of values >= 2^31 gave 80000000 under TCG.
+        m = 2147483648; seed = seed % m
         x = (seed * 69069 + 12345) % m
         for (l = 0; l < lines; l++) {
             a = (x * 69069 + 1) % m; b = (a * 69069 + 1) % m; c = (b * 69069 + 1) % m
@@ -102,7 +106,7 @@ make_pattern() { # SEED MIB -> stdout: MIB MiB of 64-byte lines (line index + 32
 }
 
 do_blk() {
-    _dev=$1; _p=$2
+    local _dev=$1 _p=$2 _seed _mib _off _sys _sectors _want _got _t
     _seed=$(arg seed 1); _mib=$(arg size_mib 4); _off=$(arg offset_mib 0)
     wait_for "/dev/$_dev" 5 || fail "$_p: /dev/$_dev not found (virtio devices: $(list_virtio))"
     _sys=$(readlink -f "/sys/block/$_dev/device")
@@ -138,7 +142,7 @@ do_blk() {
 # net: configure the interface of a virtio-net device and ping a target.
 # do_net SYSFS_VIRTIO_DIR PREFIX   (args: ip, target, count, interval, min_recv)
 do_net() {
-    _sys=$1; _p=$2
+    local _sys=$1 _p=$2 _ip _target _count _int _min _if _t _recv
     _ip=$(arg ip 192.0.2.2/24); _target=$(arg target 192.0.2.1)
     _count=$(arg count 5); _int=$(arg interval 0.2); _min=$(arg min_recv "$_count")
     wait_for "$_sys/net" 5 || fail "$_p: no network interface under $_sys"
@@ -168,7 +172,7 @@ do_net() {
 # rng: read N bytes from /dev/hwrng, which must be backed by virtio_rng.
 # do_rng SYSFS_VIRTIO_DIR PREFIX   (args: rng_bytes, rng_timeout)
 do_rng() {
-    _sys=$1; _p=$2
+    local _sys=$1 _p=$2 _n _to _cur _t _got _nonzero
     _n=$(arg rng_bytes 4096); _to=$(arg rng_timeout 30)
     report_features "$_p" "$_sys"
     wait_for /sys/class/misc/hw_random/rng_current 5 || fail "$_p: no hw_random class"
