@@ -300,6 +300,20 @@ def _set_pdeathsig() -> None:
         pass
 
 
+def _sweep_stale_tmpdirs() -> None:
+    """Remove temp dirs left by launchers that were SIGKILLed (name holds the pid)."""
+    for d in Path(tempfile.gettempdir()).glob("vireo-vm.*.*"):
+        try:
+            pid = int(d.name.split(".")[1])
+            os.kill(pid, 0)
+        except (ValueError, IndexError):
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
 def wait_for_socket(path: str | os.PathLike, timeout: float, proc: subprocess.Popen | None = None) -> bool:
     """Poll until `path` is a Unix socket; False on timeout or if `proc` exited."""
     end = time.monotonic() + timeout
@@ -418,7 +432,8 @@ class VM:
             if not dev.reconnect and not wait_for_socket(dev.socket, self.socket_wait):
                 raise RuntimeError(f"{dev.kind} back-end socket {dev.socket} did not appear "
                                    f"within {self.socket_wait:.0f} s")
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="vireo-vm."))
+        _sweep_stale_tmpdirs()
+        self.tmpdir = Path(tempfile.mkdtemp(prefix=f"vireo-vm.{os.getpid()}."))
         _live_vms.add(self)
         self.command = self.build_command(image, qemu, self.accel)
         log_path = self.log_path or self.tmpdir / "console.log"
