@@ -1,0 +1,2 @@
+# demo: the project demo; same as multi.
+. /lib/vireo/payloads/multi.sh
