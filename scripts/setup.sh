@@ -9,7 +9,7 @@ PACKAGES=(
   meson ninja-build pkg-config g++                  # build
   libgtest-dev libgmock-dev                         # tests
   liburing-dev                                      # virtio-blk I/O
-  dpdk libdpdk-dev                                  # interop peer + performance anchor
+  dpdk dpdk-dev libdpdk-dev                         # interop peer (dpdk-testpmd is in dpdk-dev) + anchor
   qemu-system-x86 qemu-utils busybox-static         # VM tests (guest kernel fetched by qemu/build-guest.sh)
   clang libclang-rt-14-dev                          # fuzzing (libFuzzer) and sanitizer runtimes
   valgrind python3                                  # instruction counts; QEMU launcher
