@@ -35,6 +35,9 @@ concept DeviceRing = requires(R& r, const R& cr, Chain& chain, std::span<Chain> 
                               std::uint32_t n, const DirtyLog* log, std::uint64_t gpa, void* p,
                               const typename R::Config& cfg, RingState base) {
   typename R::Config;
+  typename R::Memory;
+  { r.configure(static_cast<const typename R::Memory*>(nullptr), cfg, base) } -> std::same_as<Status>;
+  { r.rebind(static_cast<const typename R::Memory*>(nullptr), p, p, p) } -> std::same_as<void>;
   { r.reset() } -> std::same_as<void>;
   { r.pop(chain) } -> std::same_as<Result<bool>>;
   { r.pop_burst(chains) } -> std::same_as<Result<std::size_t>>;

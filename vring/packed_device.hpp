@@ -38,6 +38,7 @@ namespace vireo::vring {
 template <GuestMemory M>
 class PackedDeviceRing {
  public:
+  using Memory = M;
   struct Config {
     std::uint16_t size = 0;
     std::uint64_t features = 0;

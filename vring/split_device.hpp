@@ -45,6 +45,7 @@ namespace vireo::vring {
 template <GuestMemory M>
 class SplitDeviceRing {
  public:
+  using Memory = M;
   struct Config {
     std::uint16_t size = 0;
     std::uint64_t features = 0;
