@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 
 namespace vireo::vring {
 
@@ -38,5 +39,17 @@ inline void store_relaxed(T& field, T value) {
 inline void full_fence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline void acquire_fence() { std::atomic_thread_fence(std::memory_order_acquire); }
 inline void release_fence() { std::atomic_thread_fence(std::memory_order_release); }
+
+// Copies a guest-controlled object (a descriptor) into a local exactly once. The compiler barrier
+// after the copy stops the optimizer from re-reading the shared bytes in place of the copy, so a
+// value that was validated is the value that is used (no double fetch). `src` need not be aligned
+// (indirect tables have no alignment rule), hence the void pointer and the memcpy.
+template <class T>
+inline T read_once(const void* src) noexcept {
+  T local;
+  std::memcpy(&local, src, sizeof(T));
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  return local;
+}
 
 }  // namespace vireo::vring

@@ -63,6 +63,8 @@ class Chain {
     readable_bytes_ = writable_bytes_ = 0;
   }
   void set_ndescs(std::uint16_t n) { head_.ndescs = n; }
+  // Packed rings learn the buffer id from the LAST descriptor of the list (§2.8.6).
+  void set_id(std::uint16_t id) { head_.id = id; }
 
   // Appends the guest buffer [gpa, gpa+len), split at region edges. Enforces readable-before-
   // writable (§2.7.4.2), the 32-bit total length and the segment capacity.

@@ -1,0 +1,428 @@
+// Device side of a packed virtqueue (VIRTIO 1.x §2.8): consume available descriptors, write used
+// descriptors back into the same ring, decide notifications. Twin of SplitDeviceRing (same verbs,
+// same contract); header-only, no syscalls, no allocation after configure().
+//
+//   PackedDeviceRing<RegionTable> ring;
+//   ring.configure(&mem, {.size = 256, .features = f, .desc = ring_area,
+//                         .avail = driver_event_area, .used = device_event_area}, base);
+//   Chain chain;
+//   while (*ring.pop(chain)) ring.push(chain, process(chain));   // (check the Result in real code)
+//   ring.flush();                            // ids/lens first, then the first used flags (release)
+//   if (ring.needs_notification()) call();
+//
+// Positions are {index, wrap_counter} cursors (§2.8.1: both wrap counters start at 1). A buffer
+// is available when its head's AVAIL bit equals the avail wrap counter and its USED bit does not.
+// The buffer id is in the LAST descriptor of a list (§2.8.6); Head::ndescs is the number of ring
+// slots the buffer occupied, and the used position advances by it (§2.8.6, §2.8.8).
+//
+// Contract: as SplitDeviceRing (single thread per ring; sticky broken state on guest violations).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "vring/barriers.hpp"
+#include "vring/chain.hpp"
+#include "vring/dirty_log.hpp"
+#include "vring/errc.hpp"
+#include "vring/features.hpp"
+#include "vring/index.hpp"
+#include "vring/layout.hpp"
+#include "vring/memory.hpp"
+
+namespace vireo::vring {
+
+template <GuestMemory M>
+class PackedDeviceRing {
+ public:
+  using Memory = M;
+  struct Config {
+    std::uint16_t size = 0;
+    std::uint64_t features = 0;
+    void* desc = nullptr;   // descriptor ring (guest-controlled; we write used descriptors)
+    void* avail = nullptr;  // driver event suppression (guest-controlled, read by us)
+    void* used = nullptr;   // device event suppression (written by us)
+    std::uint32_t max_chain_len = 0;  // 0 = queue size
+  };
+
+  // Validates and adopts the ring; both cursors come from `base` (SET_VRING_BASE for packed
+  // rings carries last_avail_idx + wrap and last_used_idx + wrap). Clears any broken state.
+  Status configure(const M* mem, const Config& cfg, RingState base) {
+    clear_state();
+    // §2.8: up to 2^15 entries, no power-of-two rule.
+    if (!valid_packed_size(cfg.size)) [[unlikely]]
+      return fail(Errc::bad_queue_size);
+    // A position outside the ring cannot be resumed from.
+    if (base.avail.idx >= cfg.size || base.used.idx >= cfg.size) [[unlikely]]
+      return fail(Errc::bad_queue_size);
+    if (mem == nullptr || cfg.desc == nullptr || cfg.avail == nullptr || cfg.used == nullptr)
+        [[unlikely]]
+      return fail(Errc::not_ready);
+    if (!areas_aligned(cfg.desc, cfg.avail, cfg.used)) [[unlikely]]
+      return fail(Errc::misaligned_ring);
+    if (shadow_capacity_ < cfg.size) {
+      shadow_ = std::make_unique<UsedSlot[]>(cfg.size);
+      shadow_capacity_ = cfg.size;
+    }
+    mem_ = mem;
+    size_ = cfg.size;
+    event_idx_ = has_feature(cfg.features, kFEventIdx);
+    indirect_ = has_feature(cfg.features, kFIndirectDesc);
+    max_chain_len_ = cfg.max_chain_len != 0 ? cfg.max_chain_len : cfg.size;
+    view_ = PackedRingView::at(cfg.desc, cfg.avail, cfg.used, cfg.size);
+    avail_ = base.avail;
+    used_ = base.used;
+    signalled_used_ = used_;
+    // relaxed: the device event area is only written by the device side.
+    device_event_flags_ = load_relaxed(view_.device_event->flags);
+    configured_ = true;
+    return {};
+  }
+
+  // New memory table: same cursors and pending used elements, new host pointers.
+  void rebind(const M* mem, void* desc, void* avail, void* used) {
+    if (!configured_) return;
+    if (mem == nullptr || desc == nullptr || avail == nullptr || used == nullptr) [[unlikely]] {
+      (void)break_ring(Errc::not_ready);
+      return;
+    }
+    if (!areas_aligned(desc, avail, used)) [[unlikely]] {
+      (void)break_ring(Errc::misaligned_ring);
+      return;
+    }
+    mem_ = mem;
+    view_ = PackedRingView::at(desc, avail, used, size_);
+  }
+
+  // Back to the unconfigured state; keeps the shadow allocation and the dirty-log attachment.
+  void reset() { clear_state(); }
+
+  Result<bool> pop(Chain& out) {
+    Result<std::size_t> n = pop_burst(std::span<Chain>(&out, 1));
+    if (!n) [[unlikely]]
+      return fail(n.error());
+    return *n == 1;
+  }
+
+  // Pops up to out.size() buffers, in ring order (§2.8.12: the device MUST start processing driver
+  // descriptors in the order in which they appear in the ring).
+  Result<std::size_t> pop_burst(std::span<Chain> out) {
+    if (broken_) [[unlikely]]
+      return fail(Errc::broken);
+    if (!configured_) [[unlikely]]
+      return fail(Errc::not_ready);
+    std::size_t n = 0;
+    while (n < out.size()) {
+      // acquire: pairs with the driver's release store of the head descriptor's flags, made after
+      // the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
+      const std::uint16_t head_flags = load_acquire(view_.desc[avail_.idx].flags);
+      if (!is_available(head_flags, avail_.wrap)) break;
+      if (const Errc e = walk(head_flags, out[n]); e != Errc::ok) [[unlikely]]
+        return break_ring(e);
+      ++n;
+      ++inflight_;
+    }
+    if (n != 0 && event_idx_ && notify_enabled_) publish_event_off_wrap();
+    return n;
+  }
+
+  void push(const Chain& chain, std::uint32_t written) {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    if (log_ != nullptr) [[unlikely]]
+      log_written(*log_, chain, written);
+    add_used(chain.head(), written);
+  }
+  // Same without dirty logging: only for rings with no DirtyLog attached.
+  void push(Head head, std::uint32_t written) {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    add_used(head, written);
+  }
+
+  // Writes one used descriptor per pushed buffer: ids, lens and flags of all but the first, then
+  // the first one's flags with ONE release store, so the driver never sees a partial batch (§2.8.9).
+  void flush() {
+    if (n_shadow_ == 0 || broken_ || !configured_) return;
+    const PackedCursor start = used_;
+    std::uint16_t first_flags = 0;
+    for (std::uint32_t i = 0; i < n_shadow_; ++i) {
+      const UsedSlot& u = shadow_[i];
+      PackedDesc& d = view_.desc[used_.idx];
+      d.id = u.id;
+      d.len = u.len;
+      // §2.8.1: used = AVAIL and USED both equal to the device wrap counter. §2.8.3/§2.8.4: WRITE
+      // says len is meaningful (data was written); without it the driver ignores len.
+      const auto flags = static_cast<std::uint16_t>(
+          (used_.wrap ? (kDescFAvail | kDescFUsed) : 0) | (u.len != 0 ? kDescFWrite : 0));
+      if (i == 0) first_flags = flags;
+      // relaxed: published by the release store of the first descriptor's flags below.
+      else store_relaxed(d.flags, flags);
+      used_.advance(u.ndescs, size_);
+    }
+    // release: pairs with the driver's acquire load of the first used descriptor's flags; every
+    // used descriptor of this batch is written before it.
+    store_release(view_.desc[start.idx].flags, first_flags);
+    if (log_ != nullptr) [[unlikely]]
+      log_slots(start, used_);
+    n_shadow_ = 0;
+  }
+
+  // After flush(): should the driver get a used buffer notification? §2.8.10 driver event
+  // suppression: ENABLE, DISABLE, or DESC (EVENT_IDX) with off_wrap.
+  bool needs_notification() {
+    if (broken_ || !configured_) [[unlikely]]
+      return false;
+    // full fence: our used flags stores must be visible before we read the driver's suppression;
+    // pairs with the driver's full fence between writing driver_event and re-checking used flags.
+    full_fence();
+    const PackedCursor old_pos = signalled_used_;
+    const bool valid = signalled_valid_;
+    signalled_used_ = used_;
+    signalled_valid_ = true;
+    if (valid && old_pos == used_) return false;  // nothing new since the last decision
+    // acquire: pairs with the driver's release store of driver_event->flags after off_wrap.
+    const std::uint16_t flags = load_acquire(view_.driver_event->flags) & kEventFlagsMask;
+    if (flags == kRingEventFlagsDisable) return false;
+    // ENABLE, reserved 0x3, or DESC without EVENT_IDX (§2.8.10: DESC "only valid if EVENT_IDX"):
+    // notify.
+    if (flags != kRingEventFlagsDesc || !event_idx_) return true;
+    if (!valid) return true;
+    // relaxed: ordered by the acquire of driver_event->flags above.
+    const std::uint16_t off_wrap = load_relaxed(view_.driver_event->off_wrap);
+    return need_event_packed(off_wrap, old_pos, used_, size_);
+  }
+
+  void disable_notification() {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    notify_enabled_ = false;
+    set_device_event_flags(kRingEventFlagsDisable);
+  }
+
+  // Re-enables kicks (ENABLE, or DESC at the next avail position with EVENT_IDX), then re-checks:
+  // true = a buffer is already available (keep draining).
+  bool enable_notification() {
+    if (broken_ || !configured_) [[unlikely]]
+      return false;
+    notify_enabled_ = true;
+    if (event_idx_) {
+      publish_event_off_wrap();
+      set_device_event_flags(kRingEventFlagsDesc);
+    } else {
+      set_device_event_flags(kRingEventFlagsEnable);
+    }
+    // full fence: the event suppression stores must be visible before re-reading the next head's
+    // flags; pairs with the driver's full fence between exposing flags and reading device_event
+    // (§2.8.21.2).
+    full_fence();
+    // acquire: pairs with the driver's release store of the next head descriptor's flags.
+    return is_available(load_acquire(view_.desc[avail_.idx].flags), avail_.wrap);
+  }
+
+  // Logs used-descriptor writes at ring_log_gpa (the descriptor ring's guest address) and buffer
+  // writes made through push(chain, ...). nullptr detaches. The device event area has no log
+  // address in vhost-user and is not logged.
+  void set_dirty_log(const DirtyLog* log, std::uint64_t ring_log_gpa) {
+    log_ = log;
+    ring_log_gpa_ = ring_log_gpa;
+  }
+
+  bool broken() const { return broken_; }
+  Errc error() const { return error_; }
+  RingState state() const { return RingState{avail_, used_}; }  // GET_VRING_BASE: both cursors
+  std::uint16_t size() const { return size_; }
+  std::uint16_t inflight() const { return inflight_; }
+
+ private:
+  struct UsedSlot {
+    std::uint16_t id;
+    std::uint16_t ndescs;
+    std::uint32_t len;
+  };
+  static constexpr std::uint16_t kEventFlagsMask = 0x3;  // desc_event_flags:2
+
+  static bool aligned(const void* p, std::size_t a) {
+    return (reinterpret_cast<std::uintptr_t>(p) & (a - 1)) == 0;
+  }
+  // §2.8.10.1: descriptor ring 16, event suppression structures 4.
+  static bool areas_aligned(const void* desc, const void* driver_ev, const void* device_ev) {
+    return aligned(desc, kPackedDescAlign) && aligned(driver_ev, kPackedEventAlign) &&
+           aligned(device_ev, kPackedEventAlign);
+  }
+  // §2.8.1: available iff AVAIL == wrap counter and USED != wrap counter.
+  static bool is_available(std::uint16_t flags, bool wrap) {
+    return ((flags & kDescFAvail) != 0) == wrap && ((flags & kDescFUsed) != 0) != wrap;
+  }
+
+  void clear_state() {
+    mem_ = nullptr;
+    view_ = PackedRingView{};
+    size_ = 0;
+    event_idx_ = indirect_ = false;
+    max_chain_len_ = 0;
+    avail_ = used_ = signalled_used_ = PackedCursor{};
+    signalled_valid_ = false;
+    notify_enabled_ = true;
+    device_event_flags_ = 0;
+    inflight_ = 0;
+    n_shadow_ = 0;
+    broken_ = false;
+    error_ = Errc::ok;
+    configured_ = false;
+  }
+
+  vireo::Unexpected<Errc> break_ring(Errc e) {
+    broken_ = true;
+    error_ = e;
+    return fail(e);
+  }
+
+  // Walks the list starting at the avail cursor into `out`; advances the cursor on success.
+  // `head_flags` is the (acquired) flags value availability was decided on: the head's flags are
+  // not fetched twice.
+  Errc walk(std::uint16_t head_flags, Chain& out) noexcept {
+    out.reset(Head{0, 0});
+    PackedCursor pos = avail_;
+    std::uint32_t slots = 0;
+    std::uint32_t buffers = 0;
+    bool seen_writable = false;
+    std::uint16_t id = 0;
+    for (;;) {
+      // §2.8.17: a list is never longer than the Queue Size (and cannot loop).
+      if (++slots > size_) [[unlikely]]
+        return Errc::chain_too_long;
+      PackedDesc d = read_once<PackedDesc>(&view_.desc[pos.idx]);
+      if (slots == 1) d.flags = head_flags;
+      pos.advance(1, size_);
+      if ((d.flags & kDescFIndirect) != 0) [[unlikely]] {
+        if (const Errc e = walk_indirect(d, slots, out, buffers); e != Errc::ok) return e;
+        id = d.id;
+        break;
+      }
+      // Device limit (§2.8.5: "if not limited, the maximum ... is the virt queue size").
+      if (++buffers > max_chain_len_) [[unlikely]]
+        return Errc::chain_too_long;
+      const bool writable = (d.flags & kDescFWrite) != 0;
+      // §2.8.17: device-writable elements after all device-readable ones.
+      if (!writable && seen_writable) [[unlikely]]
+        return Errc::readable_after_writable;
+      seen_writable = seen_writable || writable;
+      if (const Errc e = out.append(*mem_, d.addr, d.len, writable); e != Errc::ok) [[unlikely]]
+        return e;
+      if ((d.flags & kDescFNext) == 0) {
+        id = d.id;  // §2.8.6: "Buffer ID is included in the last descriptor in the list"
+        break;
+      }
+    }
+    // Buffer ids name driver state of at most Queue Size buffers.
+    if (id >= size_) [[unlikely]]
+      return Errc::packed_id_out_of_range;
+    out.set_id(id);
+    out.set_ndescs(static_cast<std::uint16_t>(slots));
+    avail_ = pos;
+    return Errc::ok;
+  }
+
+  // §2.8.7 / §2.8.19: an INDIRECT descriptor is alone in its list (not linked by NEXT), needs the
+  // feature, and points to len / 16 sequential pvirtq_desc whose only valid flag is WRITE.
+  Errc walk_indirect(const PackedDesc& d, std::uint32_t slot, Chain& out,
+                     std::uint32_t& buffers) noexcept {
+    if (!indirect_) [[unlikely]]
+      return Errc::indirect_not_negotiated;
+    // "MUST NOT write direct descriptors with DESC_F_INDIRECT set in a list linked by NEXT"
+    if (slot != 1 || (d.flags & kDescFNext) != 0) [[unlikely]]
+      return Errc::next_with_indirect;
+    if (d.len == 0 || d.len % sizeof(PackedDesc) != 0) [[unlikely]]
+      return Errc::indirect_len_bad;
+    const auto* table = static_cast<const std::byte*>(translate_contiguous(*mem_, d.addr, d.len));
+    if (table == nullptr) [[unlikely]]
+      return Errc::address_not_mapped;
+    const std::uint32_t entries = d.len / sizeof(PackedDesc);
+    bool seen_writable = false;
+    for (std::uint32_t i = 0; i < entries; ++i) {
+      const PackedDesc e = read_once<PackedDesc>(table + std::size_t{i} * sizeof(PackedDesc));
+      if ((e.flags & kDescFIndirect) != 0) [[unlikely]]  // §2.8.19: only WRITE is valid here
+        return Errc::indirect_in_indirect;
+      if (++buffers > max_chain_len_) [[unlikely]]
+        return Errc::chain_too_long;
+      const bool writable = (e.flags & kDescFWrite) != 0;  // NEXT is ignored in the table
+      if (!writable && seen_writable) [[unlikely]]
+        return Errc::readable_after_writable;
+      seen_writable = seen_writable || writable;
+      if (const Errc err = out.append(*mem_, e.addr, e.len, writable); err != Errc::ok) [[unlikely]]
+        return err;
+    }
+    return Errc::ok;
+  }
+
+  void add_used(Head head, std::uint32_t written) {
+    if (n_shadow_ == size_) flush();  // more pushes than pops (caller bug): keep the array bounded
+    // A buffer occupies 1..size slots; clamp so a caller bug cannot stall the used cursor.
+    const auto ndescs = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(head.ndescs, 1, size_));
+    shadow_[n_shadow_++] = UsedSlot{head.id, ndescs, written};
+    if (inflight_ != 0) --inflight_;
+  }
+
+  void publish_event_off_wrap() {
+    // relaxed: the driver reads off_wrap after acquiring device_event->flags (set_device_event_flags
+    // releases it when switching to DESC); a later move forward needs no extra ordering.
+    store_relaxed(view_.device_event->off_wrap, encode_off_wrap(avail_));
+  }
+
+  void set_device_event_flags(std::uint16_t flags) {
+    if (device_event_flags_ == flags) return;  // keep the cache line clean when nothing changes
+    device_event_flags_ = flags;
+    // release: pairs with the driver's acquire load of device_event->flags before it reads
+    // off_wrap (written just before for DESC).
+    store_release(view_.device_event->flags, flags);
+  }
+
+  // Logs the ring slots written by a flush: [from, to) in ring order.
+  void log_slots(PackedCursor from, PackedCursor to) const {
+    const std::uint64_t desc = sizeof(PackedDesc);
+    if (to.idx > from.idx) {
+      log_->mark(ring_log_gpa_ + from.idx * desc, (to.idx - from.idx) * desc);
+    } else {  // wrapped (or a whole ring): tail then head
+      log_->mark(ring_log_gpa_ + from.idx * desc, (size_ - from.idx) * desc);
+      if (to.idx != 0) log_->mark(ring_log_gpa_, to.idx * desc);
+    }
+  }
+
+  static void log_written(const DirtyLog& log, const Chain& chain, std::uint32_t written) {
+    std::uint32_t left = written;
+    for (const Segment& s : chain.writable()) {
+      if (left == 0) break;
+      const std::uint32_t k = std::min(left, s.len);
+      log.mark(s.gpa, k);
+      left -= k;
+    }
+  }
+
+  const M* mem_ = nullptr;
+  PackedRingView view_{};  // pointers into guest-controlled memory
+  std::uint16_t size_ = 0;
+  bool event_idx_ = false;
+  bool indirect_ = false;
+  bool configured_ = false;
+  bool broken_ = false;
+  Errc error_ = Errc::ok;
+  std::uint32_t max_chain_len_ = 0;
+  PackedCursor avail_{};           // next descriptor to consume + avail wrap_counter
+  PackedCursor used_{};            // next used slot + device (used) wrap_counter
+  PackedCursor signalled_used_{};  // used_ at the last needs_notification()
+  bool signalled_valid_ = false;
+  bool notify_enabled_ = true;
+  std::uint16_t device_event_flags_ = 0;  // our copy of device_event->flags
+  std::uint16_t inflight_ = 0;
+  std::unique_ptr<UsedSlot[]> shadow_;
+  std::uint32_t shadow_capacity_ = 0;
+  std::uint32_t n_shadow_ = 0;
+  const DirtyLog* log_ = nullptr;
+  std::uint64_t ring_log_gpa_ = 0;
+};
+
+}  // namespace vireo::vring

@@ -1,0 +1,404 @@
+// Device side of a split virtqueue (VIRTIO 1.x §2.7): consume the available ring, produce the
+// used ring, decide notifications. Header-only, no syscalls, no allocation after configure().
+//
+//   SplitDeviceRing<RegionTable> ring;
+//   if (!ring.configure(&mem, {.size = 256, .features = f, .desc = d, .avail = a, .used = u}, base))
+//     ...;                                           // bad size / alignment
+//   Chain chain;                                     // reused for every pop
+//   for (;;) {                                       // race-free drain loop (§2.7.10)
+//     ring.disable_notification();
+//     while (true) {
+//       Result<bool> got = ring.pop(chain);
+//       if (!got) return got.error();                // guest violation: ring is now broken
+//       if (!*got) break;
+//       ring.push(chain, process(chain));            // bytes written into the writable part
+//     }
+//     ring.flush();                                  // one release store of used->idx
+//     if (ring.needs_notification()) call();
+//     if (!ring.enable_notification()) break;        // re-checks avail->idx after a full fence
+//   }
+//
+// Contract: one thread drives a ring (no internal locking); configure/rebind/reset must not race
+// with the data-path calls. Every guest violation puts the ring in a sticky broken state: the
+// failing call returns the specific Errc, every later pop returns Errc::broken, push/flush/notify
+// become no-ops, until configure() or reset(). Nothing here asserts or aborts on guest data.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+
+#include "vring/barriers.hpp"
+#include "vring/chain.hpp"
+#include "vring/dirty_log.hpp"
+#include "vring/errc.hpp"
+#include "vring/features.hpp"
+#include "vring/index.hpp"
+#include "vring/layout.hpp"
+#include "vring/memory.hpp"
+
+namespace vireo::vring {
+
+template <GuestMemory M>
+class SplitDeviceRing {
+ public:
+  using Memory = M;
+  struct Config {
+    std::uint16_t size = 0;
+    std::uint64_t features = 0;
+    void* desc = nullptr;   // descriptor table (host pointer, guest-controlled contents)
+    void* avail = nullptr;  // available ring (guest-controlled)
+    void* used = nullptr;   // used ring (written by us, read by the driver)
+    std::uint32_t max_chain_len = 0;  // 0 = queue size
+  };
+
+  // Validates and adopts the ring. next_avail comes from base.avail.idx (SET_VRING_BASE); the used
+  // index is read back from used->idx, as libvhost-user does, so a reconnect resumes where the
+  // previous back-end stopped publishing. Clears any broken state. Allocates the shadow used array.
+  Status configure(const M* mem, const Config& cfg, RingState base) {
+    clear_state();
+    // §2.7: "Queue Size ... always a power of 2", maximum 32768.
+    if (!valid_split_size(cfg.size)) [[unlikely]]
+      return fail(Errc::bad_queue_size);
+    if (mem == nullptr || cfg.desc == nullptr || cfg.avail == nullptr || cfg.used == nullptr)
+        [[unlikely]]
+      return fail(Errc::not_ready);
+    if (!areas_aligned(cfg.desc, cfg.avail, cfg.used)) [[unlikely]]
+      return fail(Errc::misaligned_ring);
+    if (shadow_capacity_ < cfg.size) {
+      shadow_ = std::make_unique<UsedElem[]>(cfg.size);
+      shadow_capacity_ = cfg.size;
+    }
+    mem_ = mem;
+    size_ = cfg.size;
+    mask_ = static_cast<std::uint16_t>(cfg.size - 1);
+    event_idx_ = has_feature(cfg.features, kFEventIdx);
+    indirect_ = has_feature(cfg.features, kFIndirectDesc);
+    max_chain_len_ = cfg.max_chain_len != 0 ? cfg.max_chain_len : cfg.size;
+    view_ = SplitRingView::at(cfg.desc, cfg.avail, cfg.used, cfg.size);
+    next_avail_ = base.avail.idx;
+    // relaxed: used->idx is only ever written by the device side (us or our predecessor).
+    used_idx_ = load_relaxed(*view_.used_idx);
+    used_flags_ = load_relaxed(*view_.used_flags);
+    signalled_used_ = used_idx_;
+    configured_ = true;
+    return {};
+  }
+
+  // A new memory table: same positions and pending used elements, new host pointers. Bad pointers
+  // break the ring (Errc::not_ready / Errc::misaligned_ring).
+  void rebind(const M* mem, void* desc, void* avail, void* used) {
+    if (!configured_) return;
+    if (mem == nullptr || desc == nullptr || avail == nullptr || used == nullptr) [[unlikely]] {
+      (void)break_ring(Errc::not_ready);
+      return;
+    }
+    if (!areas_aligned(desc, avail, used)) [[unlikely]] {
+      (void)break_ring(Errc::misaligned_ring);
+      return;
+    }
+    mem_ = mem;
+    view_ = SplitRingView::at(desc, avail, used, size_);
+  }
+
+  // Back to the unconfigured state (positions, memory and broken state forgotten). The shadow
+  // allocation and the dirty-log attachment (device-wide, SET_LOG_BASE) are kept.
+  void reset() { clear_state(); }
+
+  // Pops one chain. true = `out` holds a validated chain; false = ring empty.
+  Result<bool> pop(Chain& out) {
+    Result<std::size_t> n = pop_burst(std::span<Chain>(&out, 1));
+    if (!n) [[unlikely]]
+      return fail(n.error());
+    return *n == 1;
+  }
+
+  // Pops up to out.size() chains, reading avail->idx once. On a violation the chains popped before
+  // it are lost with the ring (it is broken) and the violation is returned.
+  Result<std::size_t> pop_burst(std::span<Chain> out) {
+    if (broken_) [[unlikely]]
+      return fail(Errc::broken);
+    if (!configured_) [[unlikely]]
+      return fail(Errc::not_ready);
+    // acquire: pairs with the driver's release store of avail->idx after writing ring entries and
+    // descriptors (§2.7.13.3 "Updating idx").
+    const std::uint16_t avail_idx = load_acquire(*view_.avail_idx);
+    const std::uint16_t pending = ring_distance(avail_idx, next_avail_);
+    // §2.7.6: the driver never exposes more than Queue Size heads beyond what the device consumed.
+    if (pending > size_) [[unlikely]]
+      return break_ring(Errc::avail_index_jump);
+    const std::size_t n = std::min<std::size_t>(out.size(), pending);
+    for (std::size_t i = 0; i < n; ++i) {
+      // relaxed: the ring entry is ordered by the avail->idx acquire above.
+      const std::uint16_t head = load_relaxed(view_.avail_ring[next_avail_ & mask_]);
+      // §2.7.6: ring[] holds descriptor-table indexes, so a head must be < Queue Size.
+      if (head >= size_) [[unlikely]]
+        return break_ring(Errc::head_out_of_range);
+      if (const Errc e = walk(head, out[i]); e != Errc::ok) [[unlikely]]
+        return break_ring(e);
+      ++next_avail_;
+      ++inflight_;
+    }
+    if (n != 0 && event_idx_ && notify_enabled_) publish_avail_event();
+    return n;
+  }
+
+  // Completes a chain: queues {head, written} in the shadow used array and, with a dirty log
+  // attached, logs the pages of the first `written` writable bytes. Visible after flush().
+  void push(const Chain& chain, std::uint32_t written) {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    if (log_ != nullptr) [[unlikely]]
+      log_written(*log_, chain, written);
+    add_used(chain.head(), written);
+  }
+  // Same without dirty logging: only for rings with no DirtyLog attached.
+  void push(Head head, std::uint32_t written) {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    add_used(head, written);
+  }
+
+  // Publishes every pushed element: at most two memcpy into the used ring, then ONE release store.
+  void flush() {
+    if (n_shadow_ == 0 || broken_ || !configured_) return;
+    const std::uint16_t start = used_idx_ & mask_;
+    const std::uint32_t first = std::min<std::uint32_t>(n_shadow_, size_ - start);
+    std::memcpy(view_.used_ring + start, shadow_.get(), first * sizeof(UsedElem));
+    if (first < n_shadow_)
+      std::memcpy(view_.used_ring, shadow_.get() + first, (n_shadow_ - first) * sizeof(UsedElem));
+    const auto new_idx = static_cast<std::uint16_t>(used_idx_ + n_shadow_);
+    // release: pairs with the driver's acquire load of used->idx before it reads the used elements
+    // (§2.7.8.2: the device updates idx after writing the ring entries).
+    store_release(*view_.used_idx, new_idx);
+    if (log_ != nullptr) [[unlikely]] {
+      log_ring(kUsedRingOffset + start * sizeof(UsedElem), first * sizeof(UsedElem));
+      if (first < n_shadow_) log_ring(kUsedRingOffset, (n_shadow_ - first) * sizeof(UsedElem));
+      log_ring(kUsedIdxOffset, sizeof(std::uint16_t));
+    }
+    used_idx_ = new_idx;
+    n_shadow_ = 0;
+  }
+
+  // After flush(): should the driver get a used buffer notification? Consumes the "new used"
+  // window, so call it once per flush. §2.7.7.2.
+  bool needs_notification() {
+    if (broken_ || !configured_) [[unlikely]]
+      return false;
+    // full fence: our used->idx store must be visible before we read used_event / avail->flags;
+    // pairs with the driver's full fence between writing used_event/flags and re-reading used->idx.
+    full_fence();
+    const std::uint16_t old_idx = signalled_used_;
+    const bool valid = signalled_valid_;
+    signalled_used_ = used_idx_;
+    signalled_valid_ = true;
+    if (valid && old_idx == used_idx_) return false;  // nothing new since the last decision
+    if (event_idx_) {
+      if (!valid) return true;
+      // relaxed: ordered by the full fence above; the driver writes used_event before its fence.
+      const std::uint16_t used_event = load_relaxed(*view_.used_event);
+      // §2.7.7.2: notify iff the used index moved past used_event in this window.
+      return need_event(used_event, used_idx_, old_idx);
+    }
+    // relaxed: ordered by the full fence above. §2.7.7.2: NO_INTERRUPT set -> SHOULD NOT notify.
+    return (load_relaxed(*view_.avail_flags) & kAvailFNoInterrupt) == 0;
+  }
+
+  // Asks the driver not to kick. §2.7.10.2: without EVENT_IDX set used->flags NO_NOTIFY; with
+  // EVENT_IDX the flags must stay 0, and leaving avail_event behind already suppresses kicks.
+  void disable_notification() {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    notify_enabled_ = false;
+    if (!event_idx_) set_used_flags(kUsedFNoNotify);
+  }
+
+  // Re-enables kicks, then re-checks: true = buffers are already available (keep draining).
+  bool enable_notification() {
+    if (broken_ || !configured_) [[unlikely]]
+      return false;
+    notify_enabled_ = true;
+    if (event_idx_) publish_avail_event();  // §2.7.10.2: kick me once avail->idx passes next_avail
+    else set_used_flags(0);
+    // full fence: the avail_event / used->flags store must be visible before re-reading avail->idx;
+    // pairs with the driver's full fence between its avail->idx store and reading avail_event.
+    full_fence();
+    // acquire: pairs with the driver's release store of avail->idx.
+    return load_acquire(*view_.avail_idx) != next_avail_;
+  }
+
+  // Logs used-ring writes at ring_log_gpa (the used ring's guest address, SET_VRING_ADDR
+  // log_guest_addr) and buffer writes made through push(chain, ...). nullptr detaches.
+  void set_dirty_log(const DirtyLog* log, std::uint64_t ring_log_gpa) {
+    log_ = log;
+    ring_log_gpa_ = ring_log_gpa;
+  }
+
+  bool broken() const { return broken_; }
+  Errc error() const { return error_; }
+  // GET_VRING_BASE: avail.idx = next_avail (the used index lives in the ring itself).
+  RingState state() const { return RingState{PackedCursor{next_avail_, true}, PackedCursor{used_idx_, true}}; }
+  std::uint16_t size() const { return size_; }
+  std::uint16_t inflight() const { return inflight_; }
+
+ private:
+  static constexpr std::uint64_t kUsedIdxOffset = 2;    // used->idx within the used ring
+  static constexpr std::uint64_t kUsedRingOffset = 4;   // used->ring[0]
+
+  static bool aligned(const void* p, std::size_t a) {
+    return (reinterpret_cast<std::uintptr_t>(p) & (a - 1)) == 0;
+  }
+  // §2.7 alignment table: descriptor table 16, available ring 2, used ring 4.
+  static bool areas_aligned(const void* desc, const void* avail, const void* used) {
+    return aligned(desc, kSplitDescAlign) && aligned(avail, kSplitAvailAlign) &&
+           aligned(used, kSplitUsedAlign);
+  }
+
+  void clear_state() {
+    mem_ = nullptr;
+    view_ = SplitRingView{};
+    size_ = 0;
+    mask_ = 0;
+    event_idx_ = indirect_ = false;
+    max_chain_len_ = 0;
+    next_avail_ = used_idx_ = signalled_used_ = 0;
+    used_flags_ = 0;
+    signalled_valid_ = false;
+    notify_enabled_ = true;
+    inflight_ = 0;
+    n_shadow_ = 0;
+    broken_ = false;
+    error_ = Errc::ok;
+    configured_ = false;
+  }
+
+  vireo::Unexpected<Errc> break_ring(Errc e) {
+    broken_ = true;
+    error_ = e;
+    return fail(e);
+  }
+
+  // Walks and validates the chain at `head` into `out`. Every descriptor is copied once
+  // (read_once) before any field is checked or used.
+  Errc walk(std::uint16_t head, Chain& out) noexcept {
+    out.reset(Head{head, 1});
+    const std::byte* table = reinterpret_cast<const std::byte*>(view_.desc);
+    std::uint32_t table_len = size_;  // entries in the table being walked
+    std::uint32_t ttl = size_;        // visits left before a revisit is certain: a loop
+    std::uint32_t idx = head;
+    std::uint32_t buffers = 0;        // buffer descriptors in the whole chain
+    bool in_indirect = false;
+    bool seen_writable = false;
+    for (;;) {
+      // §2.7.5.2: "loops in the descriptor chain are forbidden" - a table of N entries cannot
+      // hold an acyclic chain of more than N descriptors.
+      if (ttl-- == 0) [[unlikely]]
+        return Errc::descriptor_loop;
+      const SplitDesc d = read_once<SplitDesc>(table + std::size_t{idx} * sizeof(SplitDesc));
+      if ((d.flags & kDescFIndirect) != 0) [[unlikely]] {
+        const void* t = nullptr;
+        if (const Errc e = check_indirect(d, in_indirect, t); e != Errc::ok) return e;
+        table = static_cast<const std::byte*>(t);
+        table_len = d.len / sizeof(SplitDesc);
+        ttl = table_len;
+        idx = 0;  // §2.7.5.3: the table's first descriptor starts the rest of the chain
+        in_indirect = true;
+        continue;
+      }
+      // §2.7.5.2 / device limit: at most max_chain_len (default Queue Size) buffers per chain.
+      if (++buffers > max_chain_len_) [[unlikely]]
+        return Errc::chain_too_long;
+      const bool writable = (d.flags & kDescFWrite) != 0;
+      // §2.7.4.2: device-writable descriptors come after all device-readable ones.
+      if (!writable && seen_writable) [[unlikely]]
+        return Errc::readable_after_writable;
+      seen_writable = seen_writable || writable;
+      if (const Errc e = out.append(*mem_, d.addr, d.len, writable); e != Errc::ok) [[unlikely]]
+        return e;
+      if ((d.flags & kDescFNext) == 0) return Errc::ok;
+      // §2.7.5: next indexes the current table (descriptor table or indirect table).
+      if (d.next >= table_len) [[unlikely]]
+        return Errc::next_out_of_range;
+      idx = d.next;
+    }
+  }
+
+  // §2.7.5.3.1 / §2.7.5.3.2 rules for a descriptor carrying VIRTQ_DESC_F_INDIRECT.
+  Errc check_indirect(const SplitDesc& d, bool in_indirect, const void*& table) const noexcept {
+    if (in_indirect) [[unlikely]]  // "MUST NOT set INDIRECT within an indirect descriptor"
+      return Errc::indirect_in_indirect;
+    if (!indirect_) [[unlikely]]  // INDIRECT only with VIRTIO_F_INDIRECT_DESC
+      return Errc::indirect_not_negotiated;
+    if ((d.flags & kDescFNext) != 0) [[unlikely]]  // "MUST NOT set both INDIRECT and NEXT"
+      return Errc::next_with_indirect;
+    if (d.len == 0 || d.len % sizeof(SplitDesc) != 0) [[unlikely]]
+      return Errc::indirect_len_bad;
+    table = translate_contiguous(*mem_, d.addr, d.len);
+    if (table == nullptr) [[unlikely]]
+      return Errc::address_not_mapped;
+    return Errc::ok;
+  }
+
+  void add_used(Head head, std::uint32_t written) {
+    if (n_shadow_ == size_) flush();  // more pushes than pops (caller bug): keep the array bounded
+    shadow_[n_shadow_++] = UsedElem{head.id, written};
+    if (inflight_ != 0) --inflight_;
+  }
+
+  void publish_avail_event() {
+    // relaxed: read by the driver after its own full fence; enable_notification() follows this
+    // store with a full fence before re-checking avail->idx.
+    store_relaxed(*view_.avail_event, next_avail_);
+    if (log_ != nullptr) [[unlikely]]
+      log_ring(kUsedRingOffset + std::uint64_t{size_} * sizeof(UsedElem), sizeof(std::uint16_t));
+  }
+
+  void set_used_flags(std::uint16_t flags) {
+    if (used_flags_ == flags) return;  // keep the cache line clean when nothing changes
+    used_flags_ = flags;
+    // relaxed: advisory (§2.7.10); read by the driver after its full fence.
+    store_relaxed(*view_.used_flags, flags);
+    if (log_ != nullptr) [[unlikely]]
+      log_ring(0, sizeof(std::uint16_t));
+  }
+
+  void log_ring(std::uint64_t offset, std::uint64_t len) const { log_->mark(ring_log_gpa_ + offset, len); }
+
+  static void log_written(const DirtyLog& log, const Chain& chain, std::uint32_t written) {
+    std::uint32_t left = written;
+    for (const Segment& s : chain.writable()) {
+      if (left == 0) break;
+      const std::uint32_t k = std::min(left, s.len);
+      log.mark(s.gpa, k);
+      left -= k;
+    }
+  }
+
+  const M* mem_ = nullptr;
+  SplitRingView view_{};  // pointers into guest-controlled memory
+  std::uint16_t size_ = 0;
+  std::uint16_t mask_ = 0;
+  bool event_idx_ = false;
+  bool indirect_ = false;
+  bool configured_ = false;
+  bool broken_ = false;
+  Errc error_ = Errc::ok;
+  std::uint32_t max_chain_len_ = 0;
+  std::uint16_t next_avail_ = 0;      // next avail ring entry to consume (free-running)
+  std::uint16_t used_idx_ = 0;        // our copy of used->idx (free-running)
+  std::uint16_t used_flags_ = 0;      // our copy of used->flags
+  std::uint16_t signalled_used_ = 0;  // used_idx_ at the last needs_notification()
+  bool signalled_valid_ = false;
+  bool notify_enabled_ = true;
+  std::uint16_t inflight_ = 0;
+  std::unique_ptr<UsedElem[]> shadow_;
+  std::uint32_t shadow_capacity_ = 0;
+  std::uint32_t n_shadow_ = 0;
+  const DirtyLog* log_ = nullptr;
+  std::uint64_t ring_log_gpa_ = 0;
+};
+
+}  // namespace vireo::vring
