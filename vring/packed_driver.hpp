@@ -1,0 +1,268 @@
+// Driver side of a packed virtqueue (VIRTIO 1.x §2.8): one descriptor ring written by both sides,
+// plus the driver and device event suppression structures.
+//
+//   PackedDriverRing ring;
+//   ring.configure({.size = 256, .features = f | feature_bit(kFRingPacked),
+//                   .desc = ring_mem, .avail = driver_event, .used = device_event});
+//   ring.add(readable, writable, token);          // writes the chain, head flags withheld
+//   if (ring.kick_prepare()) transport.kick(q);   // head flags released, suppression checked
+//   DriverUsed u;
+//   while (*ring.get_used(u)) complete(u.token, u.len);
+//
+// Serialization: one thread at a time, as for SplitDriverRing.
+// Buffer ids come from a private free list; per id the driver remembers the token and how many
+// ring slots the buffer occupies, since the device writes a single used descriptor per buffer and
+// both sides then skip that many slots (§2.8.6). Wrap counters start at 1 (§2.8.1).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "vring/barriers.hpp"
+#include "vring/driver_common.hpp"
+#include "vring/index.hpp"
+#include "vring/layout.hpp"
+
+namespace vireo::vring {
+
+class PackedDriverRing {
+ public:
+  using Config = DriverConfig;
+  using Buffer = DriverBuffer;
+  using Used = DriverUsed;
+
+  // Validates the ring (§2.8.10.1: size ≤ 32768, ring aligned 16, event areas aligned 4), zeroes
+  // it (§2.8.13: "The descriptor ring is zero-initialized") and resets all driver state.
+  // Allocates; call on the control path only.
+  Status configure(const Config& c) {
+    if (!valid_packed_size(c.size)) return fail(Errc::bad_queue_size);
+    if (c.desc == nullptr || c.avail == nullptr || c.used == nullptr) return fail(Errc::not_ready);
+    if (!detail::is_aligned(c.desc, kPackedDescAlign) ||
+        !detail::is_aligned(c.avail, kPackedEventAlign) ||
+        !detail::is_aligned(c.used, kPackedEventAlign))
+      return fail(Errc::misaligned_ring);
+    if (Status s = core_.configure(c); !s) return s;
+    std::memset(c.desc, 0, packed_desc_bytes(c.size));
+    std::memset(c.avail, 0, sizeof(EventSuppress));
+    std::memset(c.used, 0, sizeof(EventSuppress));
+    view_ = PackedRingView::at(c.desc, c.avail, c.used, c.size);
+    id_next_.resize(c.size);
+    for (std::uint32_t i = 0; i < c.size; ++i)
+      id_next_[i] = static_cast<std::uint16_t>((i + 1) % c.size);
+    free_id_ = 0;
+    num_free_ = c.size;
+    next_avail_ = last_used_ = kicked_ = PackedCursor{};
+    pending_ = false;
+    event_flags_shadow_ = kRingEventFlagsEnable;
+    cb_enabled_ = true;
+    return {};
+  }
+
+  // Writes one buffer at the next ring positions (§2.8.21.1) with a fresh buffer id in every
+  // descriptor (required in the last, §2.8.6). The first head of a batch keeps its flags back
+  // until kick_prepare(); later heads are written now but stay invisible behind it (the device
+  // polls in ring order, §2.8.2). Returns the buffer id.
+  Result<std::uint16_t> add(std::span<const Buffer> readable, std::span<const Buffer> writable,
+                            std::uint64_t token, bool indirect = false) {
+    Result<std::uint16_t> ndescs =
+        core_.plan(readable.size() + writable.size(), indirect, num_free_);
+    if (!ndescs) return fail(ndescs.error());
+    const std::uint16_t id = free_id_;
+    free_id_ = id_next_[id];
+    const std::uint16_t head = next_avail_.idx;
+    const std::uint16_t head_flags =
+        indirect ? write_indirect(id, readable, writable) : write_direct(id, readable, writable);
+    if (!pending_) {
+      pending_ = true;
+      pending_head_ = head;
+      pending_flags_ = head_flags;
+    } else {
+      // relaxed: ordered before the device can look at it by the batch's release in kick_prepare.
+      store_relaxed(view_.desc[head].flags, head_flags);
+    }
+    num_free_ = static_cast<std::uint16_t>(num_free_ - *ndescs);
+    core_.track(id, token, *ndescs, 0);
+    return id;
+  }
+
+  // Makes the batch available by storing its first head's flags last (§2.8.21.1 "defers updating
+  // the descriptor flags for the first descriptor"), then reads the device event suppression
+  // structure (§2.8.21.2): ENABLE kicks, DISABLE does not, DESC (EVENT_IDX) kicks when the batch
+  // passed desc_event_off/desc_event_wrap.
+  bool kick_prepare() {
+    if (core_.usable() != Errc::ok || !pending_) return false;
+    // §2.8.21.1 release: every descriptor of the batch before the first head's flags; pairs with
+    // the device's load_acquire of a head's flags before it reads the chain.
+    store_release(view_.desc[pending_head_].flags, pending_flags_);
+    pending_ = false;
+    core_.publish();
+    const PackedCursor old_pos = kicked_;
+    kicked_ = next_avail_;
+    // §2.8.21.2 full fence: head flags before the device event load; pairs with the device's full
+    // fence between writing its event suppression and re-checking the next available descriptor.
+    full_fence();
+    const EventSuppress ev = load_relaxed(*view_.device_event);  // one 32-bit snapshot
+    const std::uint16_t mode = ev.flags & 0x3u;
+    if (mode == kRingEventFlagsDisable) return false;
+    if (mode == kRingEventFlagsDesc && core_.event_idx())
+      return need_event_packed(ev.off_wrap, old_pos, kicked_, core_.size());
+    return true;  // ENABLE, or a reserved/unnegotiated mode: a spurious kick is harmless
+  }
+
+  // Reaps one used buffer (§2.8.22). Ok(false) when the descriptor at the used position is not
+  // used in the current wrap (§2.8.1), including stale or wrong wrap bits.
+  Result<bool> get_used(Used& out) {
+    Result<std::size_t> n = get_used_burst(std::span<Used>(&out, 1));
+    if (!n) return fail(n.error());
+    return *n == 1;
+  }
+
+  // Reaps up to out.size() used buffers. Ok(0) when none.
+  Result<std::size_t> get_used_burst(std::span<Used> out) {
+    if (Errc e = core_.usable(); e != Errc::ok) return fail(e);
+    std::size_t n = 0;
+    while (n < out.size()) {
+      Result<bool> r = reap_one(out[n]);
+      if (!r) [[unlikely]]  // buffers reaped before the bad one are handed back; next call fails
+        return n == 0 ? Result<std::size_t>(fail(r.error())) : Result<std::size_t>(n);
+      if (!*r) break;
+      ++n;
+    }
+    if (n != 0) rearm_used_event();
+    return n;
+  }
+
+  // driver_event.flags = DISABLE (§2.8.10). Advisory.
+  void disable_cb() {
+    cb_enabled_ = false;
+    if (core_.usable() != Errc::ok || event_flags_shadow_ == kRingEventFlagsDisable) return;
+    event_flags_shadow_ = kRingEventFlagsDisable;
+    store_relaxed(view_.driver_event->flags, event_flags_shadow_);  // advisory; no ordering needed
+  }
+
+  // driver_event = ENABLE, or with EVENT_IDX DESC at the next used position; then re-checks.
+  // True: a used buffer is already pending and the caller must poll again.
+  bool enable_cb() {
+    if (core_.usable() != Errc::ok) return false;
+    cb_enabled_ = true;
+    std::uint16_t mode = kRingEventFlagsEnable;
+    if (core_.event_idx()) {
+      mode = kRingEventFlagsDesc;
+      store_relaxed(view_.driver_event->off_wrap, encode_off_wrap(last_used_));
+    }
+    if (event_flags_shadow_ != mode) {
+      event_flags_shadow_ = mode;
+      // release: off_wrap before DESC mode; pairs with the device reading flags, then off_wrap.
+      store_release(view_.driver_event->flags, mode);
+    }
+    // §2.8.22 note full fence: the enable before re-reading the used position; pairs with the
+    // device's full fence between marking a descriptor used and reading the driver event.
+    full_fence();
+    return is_used(load_relaxed(view_.desc[last_used_.idx].flags));  // get_used re-reads (acquire)
+  }
+
+  std::uint16_t num_free() const { return num_free_; }
+  std::uint16_t size() const { return core_.size(); }
+  bool broken() const { return core_.broken(); }
+  Errc error() const { return core_.error(); }
+
+ private:
+  // §2.8.1: AVAIL = driver wrap counter, USED = its inverse.
+  static std::uint16_t avail_bits(bool wrap) { return wrap ? kDescFAvail : kDescFUsed; }
+
+  // §2.8.1: used iff AVAIL == USED == the used wrap counter. Anything else (available, stale from
+  // the previous lap, zero-initialised) is simply not used yet.
+  bool is_used(std::uint16_t flags) const {
+    const bool avail = (flags & kDescFAvail) != 0;
+    const bool used = (flags & kDescFUsed) != 0;
+    return avail == used && used == last_used_.wrap;
+  }
+
+  // §2.8.6: consecutive ring slots, NEXT on all but the last. Returns the head's flags unwritten.
+  std::uint16_t write_direct(std::uint16_t id, std::span<const Buffer> readable,
+                             std::span<const Buffer> writable) {
+    std::uint16_t head_flags = 0;
+    bool first = true;
+    detail::for_each_element(readable, writable, [&](const Buffer& b, bool w, bool last) {
+      PackedDesc& d = view_.desc[next_avail_.idx];
+      const auto flags = static_cast<std::uint16_t>((w ? kDescFWrite : 0) | (last ? 0 : kDescFNext) |
+                                                    avail_bits(next_avail_.wrap));
+      d.addr = b.gpa;
+      d.len = b.len;
+      d.id = id;
+      if (first) {
+        head_flags = flags;
+        first = false;
+      } else {
+        store_relaxed(d.flags, flags);  // ordered by the head's release in kick_prepare
+      }
+      next_avail_.advance(1, core_.size());
+    });
+    return head_flags;
+  }
+
+  // §2.8.7: one ring slot (INDIRECT, len = 16 * n) pointing at id's table; the table entries are
+  // sequential and carry only WRITE (§2.8.19).
+  std::uint16_t write_indirect(std::uint16_t id, std::span<const Buffer> readable,
+                               std::span<const Buffer> writable) {
+    PackedDesc* table = core_.table<PackedDesc>(id);
+    std::uint32_t k = 0;
+    detail::for_each_element(readable, writable, [&](const Buffer& b, bool w, bool) {
+      table[k++] = PackedDesc{b.gpa, b.len, 0, static_cast<std::uint16_t>(w ? kDescFWrite : 0)};
+    });
+    PackedDesc& d = view_.desc[next_avail_.idx];
+    d.addr = core_.table_gpa(id);
+    d.len = 16u * k;
+    d.id = id;
+    const auto flags = static_cast<std::uint16_t>(kDescFIndirect | avail_bits(next_avail_.wrap));
+    next_avail_.advance(1, core_.size());
+    return flags;
+  }
+
+  // One used descriptor at the used position (fields read once), validated, then both the id and
+  // the buffer's ring slots are returned: the reading position skips ndescs slots (§2.8.6).
+  Result<bool> reap_one(Used& out) {
+    const PackedDesc& d = view_.desc[last_used_.idx];
+    // acquire: pairs with the device's release store of the used descriptor's flags, which it
+    // writes after id and len (§2.8.9 / §2.8.22).
+    if (!is_used(load_acquire(d.flags))) return false;
+    const std::uint16_t id = d.id;
+    const std::uint32_t len = d.len;
+    if (!core_.reapable(id)) [[unlikely]]
+      return fail(core_.violate(Errc::used_id_bad));
+    const detail::BufferState s = core_.release(id);
+    last_used_.advance(s.ndescs, core_.size());
+    num_free_ = static_cast<std::uint16_t>(num_free_ + s.ndescs);
+    id_next_[id] = free_id_;
+    free_id_ = id;
+    out = Used{s.token, len};
+    return true;
+  }
+
+  // With EVENT_IDX (DESC mode) and callbacks on, move off_wrap to the next used position.
+  void rearm_used_event() {
+    if (!cb_enabled_ || event_flags_shadow_ != kRingEventFlagsDesc) return;
+    store_relaxed(view_.driver_event->off_wrap, encode_off_wrap(last_used_));
+    // full fence: off_wrap before the next used-flags load; pairs with the device's full fence
+    // between marking a descriptor used and reading the driver event.
+    full_fence();
+  }
+
+  detail::DriverCore core_;
+  PackedRingView view_;
+  std::vector<std::uint16_t> id_next_;  // free buffer-id list
+  std::uint16_t free_id_ = 0;
+  std::uint16_t num_free_ = 0;          // free ring slots
+  PackedCursor next_avail_{};           // next slot to write + Driver Ring Wrap Counter (§2.8.1)
+  PackedCursor last_used_{};            // next slot to read + used wrap counter
+  PackedCursor kicked_{};               // next_avail_ as of the last kick_prepare
+  std::uint16_t pending_head_ = 0;      // first head of the unpublished batch
+  std::uint16_t pending_flags_ = 0;     // its withheld flags
+  bool pending_ = false;
+  std::uint16_t event_flags_shadow_ = kRingEventFlagsEnable;  // driver_event.flags as written
+  bool cb_enabled_ = true;
+};
+
+}  // namespace vireo::vring

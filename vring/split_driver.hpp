@@ -1,0 +1,227 @@
+// Driver side of a split virtqueue (VIRTIO 1.x §2.7): the front-end half that adds buffers to the
+// available ring and reaps them from the used ring.
+//
+//   SplitDriverRing ring;
+//   ring.configure({.size = 256, .features = f, .desc = d, .avail = a, .used = u});
+//   ring.add(readable, writable, token);          // writes descriptors + avail entry
+//   if (ring.kick_prepare()) transport.kick(q);   // publishes avail->idx, decides on the kick
+//   DriverUsed u;
+//   while (*ring.get_used(u)) complete(u.token, u.len);
+//
+// Serialization: all members must be called from one thread at a time (Linux virtqueue contract);
+// the kick itself (an eventfd write) happens outside, after kick_prepare().
+// The descriptor free list is threaded through a private shadow of desc.next (Linux desc_extra), so
+// a device scribbling over the shared table cannot corrupt it. Used ids and used->idx are
+// device-controlled and validated; a violation breaks the ring until the next configure().
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "vring/barriers.hpp"
+#include "vring/driver_common.hpp"
+#include "vring/index.hpp"
+#include "vring/layout.hpp"
+
+namespace vireo::vring {
+
+class SplitDriverRing {
+ public:
+  using Config = DriverConfig;
+  using Buffer = DriverBuffer;
+  using Used = DriverUsed;
+
+  // Validates the ring (§2.7: power-of-two size ≤ 32768; alignment 16/2/4), zeroes the three
+  // areas, and resets all driver state. Allocates; call on the control path only.
+  Status configure(const Config& c) {
+    if (!valid_split_size(c.size)) return fail(Errc::bad_queue_size);
+    if (c.desc == nullptr || c.avail == nullptr || c.used == nullptr) return fail(Errc::not_ready);
+    if (!detail::is_aligned(c.desc, kSplitDescAlign) ||
+        !detail::is_aligned(c.avail, kSplitAvailAlign) ||
+        !detail::is_aligned(c.used, kSplitUsedAlign))
+      return fail(Errc::misaligned_ring);
+    if (Status s = core_.configure(c); !s) return s;
+    std::memset(c.desc, 0, split_desc_bytes(c.size));
+    std::memset(c.avail, 0, split_avail_bytes(c.size));
+    std::memset(c.used, 0, split_used_bytes(c.size));  // §2.7.10: driver initialises used flags to 0
+    view_ = SplitRingView::at(c.desc, c.avail, c.used, c.size);
+    mask_ = static_cast<std::uint16_t>(c.size - 1);
+    next_.resize(c.size);
+    for (std::uint32_t i = 0; i < c.size; ++i) next_[i] = static_cast<std::uint16_t>((i + 1) & mask_);
+    free_head_ = 0;
+    num_free_ = c.size;
+    avail_idx_shadow_ = kicked_idx_ = last_used_ = 0;
+    avail_flags_shadow_ = 0;
+    cb_enabled_ = true;
+    return {};
+  }
+
+  // Writes one buffer (readable elements, then writable ones) into free descriptors and its head
+  // into the next avail slot (§2.7.13.1-2). Not visible to the device until kick_prepare().
+  // Returns the head index. Errc::no_space / chain_too_long / empty_buffer leave the ring usable.
+  Result<std::uint16_t> add(std::span<const Buffer> readable, std::span<const Buffer> writable,
+                            std::uint64_t token, bool indirect = false) {
+    Result<std::uint16_t> ndescs =
+        core_.plan(readable.size() + writable.size(), indirect, num_free_);
+    if (!ndescs) return fail(ndescs.error());
+    const std::uint16_t head = free_head_;
+    const std::uint16_t tail = indirect ? write_indirect(head, readable, writable)
+                                        : write_direct(head, readable, writable);
+    num_free_ = static_cast<std::uint16_t>(num_free_ - *ndescs);
+    core_.track(head, token, *ndescs, tail);
+    view_.avail_ring[avail_idx_shadow_ & mask_] = head;  // plain: published by kick_prepare
+    ++avail_idx_shadow_;
+    return head;
+  }
+
+  // Publishes avail->idx for everything added since the last call (one release store per batch),
+  // then decides whether the device must be kicked (§2.7.10): VIRTQ_USED_F_NO_NOTIFY, or with
+  // EVENT_IDX whether avail_event lies in [old idx, new idx).
+  bool kick_prepare() {
+    if (core_.usable() != Errc::ok || !core_.has_unpublished()) return false;
+    const std::uint16_t old_idx = kicked_idx_;
+    // §2.7.13.3 release: descriptors and avail ring entries before idx; pairs with the device's
+    // load_acquire of avail->idx before it reads the ring.
+    store_release(*view_.avail_idx, avail_idx_shadow_);
+    core_.publish();
+    kicked_idx_ = avail_idx_shadow_;
+    // §2.7.13.4 full fence: idx store before the avail_event/flags load; pairs with the device's
+    // full fence between writing avail_event (or clearing NO_NOTIFY) and re-reading avail->idx.
+    full_fence();
+    if (core_.event_idx()) return need_event(load_relaxed(*view_.avail_event), kicked_idx_, old_idx);
+    return (load_relaxed(*view_.used_flags) & kUsedFNoNotify) == 0;
+  }
+
+  // Reaps one used buffer (§2.7.14). Ok(false) when none is pending.
+  Result<bool> get_used(Used& out) {
+    Result<std::size_t> n = get_used_burst(std::span<Used>(&out, 1));
+    if (!n) return fail(n.error());
+    return *n == 1;
+  }
+
+  // Reaps up to out.size() used buffers with one acquire load of used->idx. Ok(0) when none.
+  Result<std::size_t> get_used_burst(std::span<Used> out) {
+    if (Errc e = core_.usable(); e != Errc::ok) return fail(e);
+    // acquire: pairs with the device's release store of used->idx after writing the used elements.
+    const std::uint16_t used_idx = load_acquire(*view_.used_idx);
+    const std::uint16_t pending = ring_distance(used_idx, last_used_);
+    if (pending > core_.in_flight()) [[unlikely]]  // §2.7.8: idx moves by buffers actually used
+      return fail(core_.violate(Errc::used_id_bad));
+    const std::size_t n = std::min<std::size_t>(pending, out.size());
+    for (std::size_t k = 0; k < n; ++k) {
+      // A bad element breaks the ring; buffers reaped before it are still handed back, and the
+      // next call reports Errc::broken (error() says why).
+      if (Errc e = reap_one(out[k]); e != Errc::ok) [[unlikely]]
+        return k == 0 ? Result<std::size_t>(fail(e)) : Result<std::size_t>(k);
+    }
+    if (n != 0) rearm_used_event();
+    return n;
+  }
+
+  // Asks the device not to send used buffer notifications (§2.7.7). Advisory. With EVENT_IDX the
+  // flag is ignored by the device, so only get_used stops moving used_event forward.
+  void disable_cb() {
+    cb_enabled_ = false;
+    if (core_.event_idx() || (avail_flags_shadow_ & kAvailFNoInterrupt) != 0) return;
+    avail_flags_shadow_ |= kAvailFNoInterrupt;
+    store_relaxed(*view_.avail_flags, avail_flags_shadow_);  // advisory; no ordering needed
+  }
+
+  // Re-enables used buffer notifications (used_event = last_used with EVENT_IDX, else clears
+  // VIRTQ_AVAIL_F_NO_INTERRUPT), then re-checks. True: used buffers are already pending and the
+  // caller must poll again, since the device may have used them before it saw the enable.
+  bool enable_cb() {
+    if (core_.usable() != Errc::ok) return false;
+    cb_enabled_ = true;
+    if (core_.event_idx()) {
+      store_relaxed(*view_.used_event, last_used_);
+    } else if ((avail_flags_shadow_ & kAvailFNoInterrupt) != 0) {
+      avail_flags_shadow_ = static_cast<std::uint16_t>(avail_flags_shadow_ & ~kAvailFNoInterrupt);
+      store_relaxed(*view_.avail_flags, avail_flags_shadow_);
+    }
+    // §2.7.14 note full fence: the enable above before re-reading used->idx; pairs with the
+    // device's full fence between its used->idx store and its used_event/flags load.
+    full_fence();
+    return load_relaxed(*view_.used_idx) != last_used_;  // get_used re-reads it with acquire
+  }
+
+  std::uint16_t num_free() const { return num_free_; }
+  std::uint16_t size() const { return core_.size(); }
+  bool broken() const { return core_.broken(); }
+  Errc error() const { return core_.error(); }
+
+ private:
+  // Chains free descriptors starting at `head`; returns the last one. §2.7.13.1: NEXT on all but
+  // the last, WRITE on device-writable elements, d.next = the next free descriptor.
+  std::uint16_t write_direct(std::uint16_t head, std::span<const Buffer> readable,
+                             std::span<const Buffer> writable) {
+    std::uint16_t i = head;
+    std::uint16_t last = head;
+    detail::for_each_element(readable, writable, [&](const Buffer& b, bool w, bool is_last) {
+      const auto flags = static_cast<std::uint16_t>((w ? kDescFWrite : 0) | (is_last ? 0 : kDescFNext));
+      view_.desc[i] = SplitDesc{b.gpa, b.len, flags, next_[i]};
+      last = i;
+      i = next_[i];
+    });
+    free_head_ = i;
+    return last;
+  }
+
+  // §2.7.5.3: one ring descriptor (INDIRECT, len = 16 * n) pointing at the head's table, whose
+  // entries are linked through next like a direct chain.
+  std::uint16_t write_indirect(std::uint16_t head, std::span<const Buffer> readable,
+                               std::span<const Buffer> writable) {
+    SplitDesc* table = core_.table<SplitDesc>(head);
+    std::uint16_t k = 0;
+    detail::for_each_element(readable, writable, [&](const Buffer& b, bool w, bool is_last) {
+      const auto flags = static_cast<std::uint16_t>((w ? kDescFWrite : 0) | (is_last ? 0 : kDescFNext));
+      table[k] = SplitDesc{b.gpa, b.len, flags, static_cast<std::uint16_t>(is_last ? 0 : k + 1)};
+      ++k;
+    });
+    view_.desc[head] = SplitDesc{core_.table_gpa(head), 16u * k, kDescFIndirect, next_[head]};
+    free_head_ = next_[head];
+    return head;
+  }
+
+  // Takes the used element at last_used (read once), validates its id and returns the chain to
+  // the free list.
+  Errc reap_one(Used& out) {
+    const UsedElem e = view_.used_ring[last_used_ & mask_];
+    if (!core_.reapable(e.id)) [[unlikely]]
+      return core_.violate(Errc::used_id_bad);
+    const auto head = static_cast<std::uint16_t>(e.id);
+    const detail::BufferState s = core_.release(head);
+    next_[s.tail] = free_head_;
+    free_head_ = head;
+    num_free_ = static_cast<std::uint16_t>(num_free_ + s.ndescs);
+    ++last_used_;
+    out = Used{s.token, e.len};
+    return Errc::ok;
+  }
+
+  // With EVENT_IDX and callbacks on, ask for a notification at the next used entry (§2.7.7).
+  void rearm_used_event() {
+    if (!core_.event_idx() || !cb_enabled_) return;
+    store_relaxed(*view_.used_event, last_used_);
+    // full fence: used_event before the next used->idx load; pairs with the device's full fence
+    // between its used->idx store and its used_event load.
+    full_fence();
+  }
+
+  detail::DriverCore core_;
+  SplitRingView view_;
+  std::vector<std::uint16_t> next_;  // private shadow of desc.next: the free list
+  std::uint16_t mask_ = 0;
+  std::uint16_t free_head_ = 0;
+  std::uint16_t num_free_ = 0;
+  std::uint16_t avail_idx_shadow_ = 0;  // next avail index to fill (driver's copy, §2.7.13.3)
+  std::uint16_t kicked_idx_ = 0;        // avail->idx as last published
+  std::uint16_t last_used_ = 0;         // next used index to reap
+  std::uint16_t avail_flags_shadow_ = 0;
+  bool cb_enabled_ = true;
+};
+
+}  // namespace vireo::vring
