@@ -19,6 +19,8 @@ int version_main(int argc, char** argv, int first);
 
 inline constexpr Command kCommands[] = {
     {"version", "print the version and exit", &version_main},
+    {"bench ring", "ring cost on plain buffers: split/packed, EVENT_IDX on/off, 1 or 2 threads",
+     &bench::ring_main},
 };
 
 }  // namespace vireo::cli

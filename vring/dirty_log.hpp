@@ -38,16 +38,15 @@ class DirtyLog {
     const std::uint64_t first_page = gpa / kDirtyLogPageSize;
     const std::uint64_t last_page = last_byte / kDirtyLogPageSize;
     if (first_page / 8 >= bytes_) return;
-    // release: the guest-memory write being logged must be visible before its dirty bit, pairs with
-    // the front-end's atomic exchange of the bitmap word before it copies the page.
-    release_fence();
     const std::uint64_t last_index = std::min<std::uint64_t>(last_page / 8, bytes_ - 1);
     for (std::uint64_t i = first_page / 8; i <= last_index; ++i) {
       std::uint8_t mask = 0xff;
       if (i == first_page / 8) mask &= static_cast<std::uint8_t>(0xffu << (first_page % 8));
       if (i == last_page / 8) mask &= static_cast<std::uint8_t>(0xffu >> (7 - last_page % 8));
       std::atomic_ref<std::uint8_t> cell(*reinterpret_cast<std::uint8_t*>(bitmap_ + i));
-      cell.fetch_or(mask, std::memory_order_relaxed);
+      // release: the guest-memory write being logged is visible before its dirty bit; pairs with
+      // the front-end's atomic exchange of the bitmap word before it copies the page.
+      cell.fetch_or(mask, std::memory_order_release);
     }
   }
 
