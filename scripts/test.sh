@@ -29,10 +29,11 @@ run_suite() {  # run_suite BUILD_DIR LABEL [meson test args...]
 run_suite build "plain build"
 if [[ -z "${QUICK:-}" ]]; then
   scripts/setup.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dqemu_tests=disabled -Ddpdk_tests=disabled >/dev/null
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  # The stress test exchanges 10M buffers per layout in the plain build; 200k under sanitizers.
+  VIREO_STRESS_BUFFERS=200000 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_suite build-asan "ASan+UBSan" --no-suite qemu --no-suite dpdk
   scripts/setup.sh build-tsan -Db_sanitize=thread -Db_lundef=false -Dqemu_tests=disabled -Ddpdk_tests=disabled >/dev/null
-  TSAN_OPTIONS=halt_on_error=1 run_suite build-tsan "TSan" --suite threads
+  VIREO_STRESS_BUFFERS=200000 TSAN_OPTIONS=halt_on_error=1 run_suite build-tsan "TSan" --suite threads
 fi
 
 echo

@@ -88,9 +88,15 @@ class Stress {
     std::vector<typename Layout::Driver::Used> used(64);
     while (!stop_.load(std::memory_order_relaxed) && driver_reaped < total_) {
       bool added = false;
+      // Up to three descriptors per buffer: the ring runs out of descriptors before slots do.
       while (!free_slots.empty() && next_seq < total_) {
-        post(free_slots.back(), next_seq++);
+        vring::Errc e = post(free_slots.back(), next_seq);
+        if (e != vring::Errc::ok) {
+          if (e != vring::Errc::no_space) ++errors;
+          break;
+        }
         free_slots.pop_back();
+        ++next_seq;
         added = true;
       }
       if (added && pair_.driver.kick_prepare()) kick_.ring();
@@ -112,7 +118,7 @@ class Stress {
     kick_.ring();
   }
 
-  void post(std::uint16_t slot, std::uint64_t seq) {
+  vring::Errc post(std::uint16_t slot, std::uint64_t seq) {
     std::byte* p = pair_.buffer_host(slot);
     auto payload_len = static_cast<std::uint32_t>((seq * 2654435761u) % kMaxPayload);
     for (std::uint32_t i = 0; i < payload_len; ++i) p[16 + i] = std::byte(seq + i * 7);
@@ -125,7 +131,8 @@ class Stress {
                                              {pair_.buffer_gpa(slot) + 16, payload_len}};
     typename Layout::Driver::Buffer wr[1] = {{pair_.buffer_gpa(slot) + kBufferLen - kWritableLen, kWritableLen}};
     std::size_t nrd = payload_len ? 2 : 1;
-    if (!pair_.driver.add({rd, nrd}, {wr, 1}, slot)) ++errors;
+    auto added = pair_.driver.add({rd, nrd}, {wr, 1}, slot);
+    return added ? vring::Errc::ok : added.error();
   }
 
   void check_answer(std::uint16_t slot, std::uint32_t len) {
