@@ -154,9 +154,9 @@ do_net() {
     ip addr add "$_ip" dev "$_if" || fail "$_p: cannot set $_ip on $_if"
     ip link set "$_if" up || fail "$_p: cannot bring $_if up"
     _t=$(now)
-    ping -c "$_count" -i "$_int" -W 5 -w $(( _count + 20 )) "$_target" > /tmp/ping.out 2>&1
+    # Replies go to the console as they come (the reconnect test watches them live).
+    ping -c "$_count" -i "$_int" -W 5 -w $(( _count + 20 )) "$_target" 2>&1 | tee /tmp/ping.out
     kv "$_p"_ping_s "$(elapsed "$_t")"
-    cat /tmp/ping.out
     _recv=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' /tmp/ping.out)
     _recv=${_recv:-0}
     kv "$_p"_ip "$_ip"
