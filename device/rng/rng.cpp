@@ -46,6 +46,8 @@ void RngBackend::process(VirtQueue& q) {
       std::uint32_t n = fill(chain);
       ring.push(chain, n);
       bytes_ += n;
+      q.stats().add(q.stats().chains, 1);
+      q.stats().add(q.stats().bytes, n);
     }
     ring.flush();
   });
