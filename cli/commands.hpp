@@ -3,6 +3,7 @@
 #pragma once
 
 #include "bench/bench.hpp"
+#include "device/rng/rng.hpp"
 
 namespace vireo::cli {
 
@@ -21,6 +22,8 @@ inline constexpr Command kCommands[] = {
     {"version", "print the version and exit", &version_main},
     {"bench ring", "ring cost on plain buffers: split/packed, EVENT_IDX on/off, 1 or 2 threads",
      &bench::ring_main},
+    {"rng", "virtio-rng vhost-user back-end (--socket-path PATH [--client])",
+     &device::rng::rng_main},
 };
 
 }  // namespace vireo::cli

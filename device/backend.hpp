@@ -27,6 +27,7 @@
 namespace vireo::device {
 
 class VirtQueue;
+class BackendChannel;
 
 // Control-path errors carry a sentence for the log ("queue 3 does not exist; closing connection").
 using Status = vireo::Expected<void, std::string>;
@@ -84,6 +85,17 @@ class Backend {
   // worker watches it and calls complete() when it is readable (and on every busy-poll pass).
   virtual int completion_fd(VirtQueue& q);
   virtual void complete(VirtQueue& q);
+
+  // ---- back-end channel (any thread) ----
+  // Asks the front-end to re-read config space (BACKEND_CONFIG_CHANGE_MSG, rst "Back-end message
+  // types"): needs the CONFIG and BACKEND_REQ protocol features and a connected front-end.
+  Status notify_config_change();
+
+  // ---- framework side (run_daemon) ----
+  void set_channel(BackendChannel* channel) { channel_ = channel; }
+
+ private:
+  BackendChannel* channel_ = nullptr;  // owned by run_daemon; set before any worker starts
 };
 
 }  // namespace vireo::device

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "device/backend.hpp"
+#include "proto/sys/unix_socket.hpp"
 
 namespace vireo::device {
 
@@ -33,5 +34,10 @@ struct DaemonOptions {
 // set up.
 int run_daemon(Backend& backend, const DaemonOptions& options,
                const std::atomic<bool>* stop = nullptr);
+
+// Serves one already connected front-end (e.g. one end of a socketpair in a test) until it
+// disconnects, breaks the protocol, or `stop` becomes true. run_daemon calls it per connection.
+void serve_connection(Backend& backend, const DaemonOptions& options, proto::UnixStream stream,
+                      const std::atomic<bool>* stop = nullptr);
 
 }  // namespace vireo::device

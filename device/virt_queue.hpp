@@ -72,6 +72,8 @@ class VirtQueue {
             std::uint32_t max_segments);
   void set_enabled(bool on) { enabled_ = on; }
   void set_call_fd(int fd) { call_fd_ = fd; }
+  void set_err_fd(int fd) { err_fd_ = fd; }
+  void set_inflight(InflightQueue* inflight) { inflight_ = inflight; }
   void set_memory(std::shared_ptr<const MemoryTable> memory) { memory_ = std::move(memory); }
   Ring& ring() { return ring_; }
 

@@ -45,7 +45,9 @@ void RngBackend::process(VirtQueue& q) {
       // §5.4.6.1: the device MUST only write to device-writable buffers; readable ones are ignored.
       std::uint32_t n = fill(chain);
       ring.push(chain, n);
-      bytes_ += n;
+      bytes_.store(bytes_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+      q.stats().add(q.stats().chains, 1);
+      q.stats().add(q.stats().bytes, n);
     }
     ring.flush();
   });

@@ -4,6 +4,9 @@
 // This device is the example of how to write a device on Vireo: see docs/WRITING_A_DEVICE.md.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+
 #include "device/backend.hpp"
 
 namespace vireo::device::rng {
@@ -13,10 +16,11 @@ class RngBackend final : public Backend {
   DeviceInfo info() const override;
   void process(VirtQueue& q) override;
 
-  std::uint64_t bytes_served() const { return bytes_; }
+  // Any thread (relaxed: a statistic, not a synchronization point).
+  std::uint64_t bytes_served() const { return bytes_.load(std::memory_order_relaxed); }
 
  private:
-  std::uint64_t bytes_ = 0;  // worker thread only
+  std::atomic<std::uint64_t> bytes_{0};  // written by the worker thread only
 };
 
 // vireo rng --socket-path PATH [--server|--client]

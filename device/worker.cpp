@@ -1,0 +1,163 @@
+// Worker: epoll loop, busy-poll loop and the quiesce handshake.
+#include "device/worker.hpp"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "base/log.hpp"
+#include "device/virt_queue.hpp"
+
+namespace vireo::device {
+namespace {
+
+// epoll_event.data.u64 = item index << 2 | kind.
+constexpr std::uint64_t kWake = 0, kKick = 1, kCompletion = 2;
+constexpr std::uint64_t tag(std::size_t i, std::uint64_t kind) { return (std::uint64_t{i} << 2) | kind; }
+
+bool add_fd(int ep, int fd, std::uint64_t data) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = data;
+  return ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+// Reads the kick eventfd counter (it was reported readable, so this does not block).
+void consume_kick(int fd) {
+  std::uint64_t v = 0;
+  [[maybe_unused]] ssize_t n = ::read(fd, &v, sizeof v);
+}
+
+}  // namespace
+
+Worker::Worker(Backend& backend, bool busy_poll, unsigned id)
+    : backend_(backend), busy_poll_(busy_poll), id_(id) {
+  auto wake = proto::EventFd::create(/*nonblocking=*/true);
+  if (!wake) {
+    VIREO_LOG_ERROR("worker %u: cannot create its wake eventfd: %s", id_, wake.error().message().c_str());
+    return;
+  }
+  wake_ = std::move(*wake);
+  thread_ = std::thread([this] { run(); });
+}
+
+Worker::~Worker() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+    attention_.store(true, std::memory_order_release);  // pairs with the acquire in run()
+  }
+  (void)wake_.signal();
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Worker::pause() {
+  if (!thread_.joinable()) return;
+  std::unique_lock lk(mu_);
+  pause_req_ = true;
+  attention_.store(true, std::memory_order_release);  // pairs with the acquire in run()
+  (void)wake_.signal();
+  cv_.wait(lk, [this] { return paused_; });
+}
+
+void Worker::set_items(std::vector<WorkItem> items) {
+  std::lock_guard lk(mu_);
+  next_items_ = std::move(items);
+}
+
+void Worker::resume() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lk(mu_);
+    pause_req_ = false;
+  }
+  cv_.notify_all();
+}
+
+Worker::Park Worker::park(std::vector<WorkItem>& items) {
+  std::unique_lock lk(mu_);
+  if (stop_) return Park::exit;
+  if (!pause_req_) {
+    attention_.store(false, std::memory_order_relaxed);
+    return Park::idle;
+  }
+  paused_ = true;
+  cv_.notify_all();
+  cv_.wait(lk, [this] { return !pause_req_ || stop_; });
+  paused_ = false;
+  attention_.store(false, std::memory_order_relaxed);
+  if (stop_) return Park::exit;
+  items = next_items_;
+  return Park::resumed;
+}
+
+void Worker::rebuild(const std::vector<WorkItem>& items) {
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  any_polled_ = false;
+  if (!epoll_) {
+    VIREO_LOG_ERROR("worker %u: epoll_create1 failed; queues fall back to polling", id_);
+    any_polled_ = true;
+    return;
+  }
+  (void)add_fd(epoll_.get(), wake_.fd(), tag(0, kWake));
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    VirtQueue& q = *items[i].queue;
+    if (items[i].kick_fd < 0 || busy_poll_ || !add_fd(epoll_.get(), items[i].kick_fd, tag(i, kKick)))
+      any_polled_ = true;
+    if (busy_poll_ || items[i].kick_fd < 0)  // polled: the driver need not kick (§2.7.10, §2.8.10)
+      q.visit([](auto& ring) { ring.disable_notification(); });
+    if (int cfd = backend_.completion_fd(q); cfd >= 0 && !add_fd(epoll_.get(), cfd, tag(i, kCompletion)))
+      any_polled_ = true;
+  }
+}
+
+void Worker::serve_event(const std::vector<WorkItem>& items, std::uint64_t data) {
+  const std::uint64_t kind = data & 3;
+  const std::size_t i = static_cast<std::size_t>(data >> 2);
+  if (kind == kWake) {
+    (void)wake_.drain();
+    return;
+  }
+  if (i >= items.size()) return;
+  VirtQueue& q = *items[i].queue;
+  if (kind == kKick) {
+    consume_kick(items[i].kick_fd);
+    q.stats().add(q.stats().kicks, 1);
+    backend_.process(q);
+  } else {
+    backend_.complete(q);
+  }
+}
+
+void Worker::poll_pass(const std::vector<WorkItem>& items) {
+  for (const WorkItem& it : items) {
+    if (!busy_poll_ && it.kick_fd >= 0) continue;
+    if (backend_.completion_fd(*it.queue) >= 0) backend_.complete(*it.queue);
+    backend_.process(*it.queue);
+  }
+}
+
+void Worker::run() {
+  std::vector<WorkItem> items;
+  rebuild(items);
+  epoll_event events[64];
+  for (;;) {
+    // acquire: pairs with the release store in pause() / ~Worker().
+    if (attention_.load(std::memory_order_acquire)) {
+      const Park p = park(items);
+      if (p == Park::exit) return;
+      if (p == Park::resumed) {
+        rebuild(items);
+        for (const WorkItem& it : items)
+          if (it.process_now) backend_.process(*it.queue);
+      }
+    }
+    const int timeout = any_polled_ ? 0 : -1;
+    int n = epoll_ ? ::epoll_wait(epoll_.get(), events, 64, timeout) : 0;
+    for (int k = 0; k < n; ++k) serve_event(items, events[k].data.u64);
+    if (any_polled_) poll_pass(items);
+  }
+}
+
+}  // namespace vireo::device

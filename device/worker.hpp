@@ -1,0 +1,80 @@
+// Worker: one data-plane thread serving a set of started queues.
+//
+//   Worker w(backend, /*busy_poll=*/false, 0);
+//   w.pause();                        // control thread: returns once the worker is parked
+//   w.set_items({{&vq, kick_fd, /*process_now=*/true}});
+//   w.resume();                       // the worker rebuilds its epoll set and runs again
+//
+// The thread epolls the kick eventfds (read it, count the kick in QueueStats, call
+// backend.process(q)), the device completion fds (Backend::completion_fd / complete) and its own
+// wake eventfd. In busy-poll mode (or for a queue whose SET_VRING_KICK had no fd) it disables
+// driver notifications and calls process() on every pass instead of sleeping.
+//
+// Quiesce handshake: pause() sets a request under the mutex and wakes the thread; the thread
+// parks (under the same mutex, so everything it wrote happens-before pause() returns) and waits
+// for resume(). The control thread may only touch a queue's ring, memory, fds or the item list
+// while the worker serving it is parked.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "device/backend.hpp"
+#include "proto/sys/event_fd.hpp"
+
+namespace vireo::device {
+
+class VirtQueue;
+
+struct WorkItem {
+  VirtQueue* queue = nullptr;  // a started queue (owned by the Session)
+  int kick_fd = -1;            // borrowed; -1: no kick fd, the queue is polled
+  bool process_now = false;    // call process() once on resume (queue started / enabled)
+};
+
+class Worker {
+ public:
+  Worker(Backend& backend, bool busy_poll, unsigned id);
+  ~Worker();  // stops and joins the thread
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // False when the thread or its wake eventfd could not be created (logged).
+  bool ok() const { return thread_.joinable(); }
+
+  void pause();
+  void set_items(std::vector<WorkItem> items);  // only while paused
+  void resume();
+
+ private:
+  void run();
+  enum class Park { exit, idle, resumed };
+  // Parks while a pause is requested; `resumed` means items were replaced.
+  Park park(std::vector<WorkItem>& items);
+  void rebuild(const std::vector<WorkItem>& items);
+  void serve_event(const std::vector<WorkItem>& items, std::uint64_t data);
+  void poll_pass(const std::vector<WorkItem>& items);
+
+  Backend& backend_;
+  const bool busy_poll_;
+  const unsigned id_;
+  proto::EventFd wake_;
+  proto::UniqueFd epoll_;  // worker thread only (rebuilt while parked)
+  bool any_polled_ = false;  // worker thread only
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool pause_req_ = false;  // guarded by mu_
+  bool paused_ = false;     // guarded by mu_
+  bool stop_ = false;       // guarded by mu_
+  std::vector<WorkItem> next_items_;  // guarded by mu_
+  // Set with pause_req_; lets the thread notice a request without taking the mutex per pass.
+  std::atomic<bool> attention_{false};
+  std::thread thread_;
+};
+
+}  // namespace vireo::device
