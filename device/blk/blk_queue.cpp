@@ -39,7 +39,19 @@ BlkQueue::BlkQueue(const BlkShared& shared, std::uint16_t index) : shared_(share
 }
 
 BlkQueue::~BlkQueue() {
-  if (uring_live_) ::io_uring_queue_exit(&uring_);
+  if (!uring_live_) return;
+  // Requests still in flight write into guest memory: wait for them before the ring goes (the
+  // Session calls queue_stopping first; this covers a device destroyed without it).
+  submit();
+  while (sqes_in_flight_ != 0) {
+    io_uring_cqe* cqe = nullptr;
+    const int rc = ::io_uring_wait_cqe(&uring_, &cqe);
+    if (rc == -EINTR || rc == -EAGAIN) continue;
+    if (rc < 0) break;
+    ::io_uring_cqe_seen(&uring_, cqe);
+    --sqes_in_flight_;
+  }
+  ::io_uring_queue_exit(&uring_);
 }
 
 Expected<std::unique_ptr<BlkQueue>, std::string> BlkQueue::create(const BlkShared& shared,
@@ -186,6 +198,7 @@ bool BlkQueue::prep(Slot& s) {
   sqe->flags |= IOSQE_FIXED_FILE;
   ::io_uring_sqe_set_data64(sqe, static_cast<std::uint64_t>(&s - slots_.data()));
   ++unsubmitted_;
+  ++sqes_in_flight_;
   return true;
 }
 
@@ -298,6 +311,7 @@ std::uint32_t BlkQueue::reap(Ring& ring) {
   io_uring_cqe* cqe = nullptr;
   io_uring_for_each_cqe(&uring_, head, cqe) {
     ++seen;
+    --sqes_in_flight_;
     const std::uint64_t idx = cqe->user_data;
     if (idx >= slots_.size()) continue;  // not ours (cannot happen: every SQE carries a slot)
     Slot& s = slots_[idx];

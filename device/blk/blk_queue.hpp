@@ -111,7 +111,8 @@ class BlkQueue {
   std::vector<DiscardWriteZeroesSeg> segs_;  // slots * max segments
   std::uint32_t seg_stride_ = 0;
   std::uint32_t in_use_ = 0;
-  std::uint32_t unsubmitted_ = 0;
+  std::uint32_t unsubmitted_ = 0;     // SQEs prepared, not yet handed to the kernel
+  std::uint32_t sqes_in_flight_ = 0;  // SQEs prepared whose CQE has not been reaped
   std::uint64_t no_status_chains_ = 0;
 };
 

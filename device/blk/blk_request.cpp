@@ -1,6 +1,7 @@
 #include "device/blk/blk_request.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace vireo::device::blk {
 
@@ -55,8 +56,9 @@ BlkRequest parse_rw(BlkRequest r, const vring::Chain& chain, const ReqHeader& hd
 
 // One DISCARD / WRITE_ZEROES segment: §5.2.6.2 unknown flags -> UNSUPP; unmap on DISCARD ->
 // UNSUPP; more than max_*_sectors or outside the capacity -> IOERR.
-BlkRequest check_segment(BlkRequest r, const DiscardWriteZeroesSeg& s, bool discard,
-                         const BlkLimits& limits) {
+// Returns the refusal, or nullopt when the segment is acceptable.
+std::optional<BlkRequest> check_segment(const BlkRequest& r, const DiscardWriteZeroesSeg& s,
+                                        bool discard, const BlkLimits& limits) {
   const std::uint32_t known = discard ? 0u : kWriteZeroesFlagUnmap;
   if ((s.flags & ~known) != 0) return answer(r, kSUnsupp, "unknown segment flags");
   const std::uint32_t max = discard ? limits.max_discard_sectors : limits.max_write_zeroes_sectors;
@@ -67,16 +69,16 @@ BlkRequest check_segment(BlkRequest r, const DiscardWriteZeroesSeg& s, bool disc
   if (discard && (s.sector % limits.discard_sector_alignment != 0 ||
                   s.num_sectors % limits.discard_sector_alignment != 0))
     return answer(r, kSIoErr, "discard segment not aligned to discard_sector_alignment");
-  return r;
+  return std::nullopt;
 }
 
 BlkRequest parse_dwz(BlkRequest r, const vring::Chain& chain, const ReqHeader& hdr,
                      const BlkLimits& limits, std::span<DiscardWriteZeroesSeg> segs) {
   const bool discard = hdr.type == kTDiscard;
+  // §5.2.6.2: a read-only device answers every kind of write with IOERR and writes nothing.
+  if (limits.read_only) return answer(r, kSIoErr, "discard / write zeroes on a read-only device");
   const std::uint32_t max_seg = discard ? limits.max_discard_seg : limits.max_write_zeroes_seg;
   if (max_seg == 0) return answer(r, kSUnsupp, "request type not offered");
-  // §5.2.6.2: the device refuses writes of any kind on a read-only device.
-  if (limits.read_only) return answer(r, kSIoErr, "discard / write zeroes on a read-only device");
   const std::uint32_t len = chain.readable_bytes() - static_cast<std::uint32_t>(sizeof(ReqHeader));
   const std::uint32_t n = len / sizeof(DiscardWriteZeroesSeg);
   if (len % sizeof(DiscardWriteZeroesSeg) != 0 || n == 0 || n > max_seg || n > segs.size())
@@ -85,8 +87,8 @@ BlkRequest parse_dwz(BlkRequest r, const vring::Chain& chain, const ReqHeader& h
   reader.skip(sizeof(ReqHeader));
   for (std::uint32_t i = 0; i < n; ++i) {
     reader.read(&segs[i], sizeof(DiscardWriteZeroesSeg));
-    BlkRequest checked = check_segment(r, segs[i], discard, limits);
-    if (checked.op == BlkOp::complete) return checked;
+    if (std::optional<BlkRequest> refused = check_segment(r, segs[i], discard, limits))
+      return *refused;
   }
   r.op = discard ? BlkOp::discard : BlkOp::write_zeroes;
   r.seg_count = n;
