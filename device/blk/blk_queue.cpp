@@ -91,9 +91,11 @@ void BlkQueue::ensure_slots(std::uint16_t ring_size) {
   }
 }
 
+// The used length covers the whole device-writable part up to and including the status byte (as
+// QEMU reports it), so a dirty log attached to the ring also covers the status byte's page.
 bool BlkQueue::finish(Slot& s, std::uint8_t status) {
   *s.status_byte = std::byte{status};  // guest memory; published by the ring's flush()
-  s.used_len += 1;
+  s.used_len = s.chain.writable_bytes();
   return true;
 }
 
@@ -118,11 +120,9 @@ bool BlkQueue::start(Slot& s) {
     case BlkOp::complete:
       if (r.reason != nullptr) VIREO_DP_LOG("queue %u: request refused: %s", index_, r.reason);
       return finish(s, r.status);
-    case BlkOp::get_id: {
-      vring::ChainWriter w(s.chain);
-      s.used_len = static_cast<std::uint32_t>(w.write(shared_.serial, r.data_len));
+    case BlkOp::get_id:
+      vring::ChainWriter(s.chain).write(shared_.serial, r.data_len);
       return finish(s, kSOk);
-    }
     case BlkOp::read:
     case BlkOp::write:
       s.offset = r.offset;
@@ -219,7 +219,6 @@ bool BlkQueue::on_rw(Slot& s, int res) {
   auto done = std::min<std::uint32_t>(static_cast<std::uint32_t>(res), s.remaining);
   s.offset += done;
   s.remaining -= done;
-  if (s.op == BlkOp::read) s.used_len += done;
   while (done != 0 && s.iov_next < s.iov_count) {  // short transfer: advance the iovecs
     iovec& v = s.iov[s.iov_next];
     if (done >= v.iov_len) {

@@ -68,7 +68,7 @@ class BlkQueue {
     std::byte* status_byte = nullptr;
     std::uint64_t offset = 0;     // file offset of the next byte to transfer
     std::uint32_t remaining = 0;  // data bytes still to transfer
-    std::uint32_t used_len = 0;   // bytes written into the chain (data + status)
+    std::uint32_t used_len = 0;   // used length pushed: 0 without a status byte, else all writable
     std::uint32_t iov_next = 0;   // first iovec not fully transferred
     std::uint32_t iov_count = 0;
     std::uint32_t seg_next = 0;   // discard / write zeroes progress

@@ -51,4 +51,9 @@ void TempImage::write(std::uint64_t off, const std::vector<std::byte>& bytes) co
   }
 }
 
+void TempImage::truncate(std::uint64_t bytes) const {
+  if (::ftruncate(fd_.get(), static_cast<off_t>(bytes)) != 0)
+    throw std::runtime_error("ftruncate " + path_);
+}
+
 }  // namespace vireo::test

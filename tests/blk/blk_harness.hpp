@@ -40,6 +40,7 @@ class TempImage {
   std::vector<std::byte> contents() const;          // the whole file, read back with pread
   std::vector<std::byte> read(std::uint64_t off, std::size_t len) const;
   void write(std::uint64_t off, const std::vector<std::byte>& bytes) const;
+  void truncate(std::uint64_t bytes) const;
   static std::byte pattern(std::uint64_t off) { return std::byte(off * 7 + (off >> 9) * 13); }
 
  private:

@@ -124,6 +124,39 @@ TYPED_TEST(BlkIoTest, RequestsLongerThanTheIovLimitGoInParts) {
   for (unsigned i = 0; i < 7; ++i) EXPECT_EQ(h.bytes(back[i]), parts[i]) << i;
 }
 
+TYPED_TEST(BlkIoTest, ShortReadIsContinuedThenEndOfFileIsIoErr) {
+  BlkHarness<TypeParam> h;
+  // The image shrinks under the device: the last 4 KiB read gets 3 KiB, then end of file.
+  h.image.truncate((1u << 20) - 1024);
+  Buf b = h.data(4096, std::byte{0xCC});
+  Submitted r = h.read(2040, {b});
+  h.kick();
+  ASSERT_TRUE(h.wait(1));
+  EXPECT_EQ(h.status(r), kSIoErr);
+  EXPECT_EQ(h.used_len(r), 4096u + 1) << "the writable part up to the status byte";
+  std::vector<std::byte> got = h.bytes(b);
+  got.resize(3072);
+  EXPECT_EQ(got, original(2040 * 512, 3072));
+}
+
+TYPED_TEST(BlkIoTest, BufferedOnlyImage) {
+  BlkOptions opt;
+  opt.try_direct = false;
+  BlkHarness<TypeParam> h(opt);
+  EXPECT_FALSE(h.backend->image().has_direct());
+  Buf a = h.pattern(4096, 21);
+  Submitted w = h.write(40, {a});
+  Buf x = h.data(4096, std::byte{0});
+  h.kick();
+  ASSERT_TRUE(h.wait(1));
+  Submitted r = h.read(40, {x});
+  h.kick();
+  ASSERT_TRUE(h.wait(1));
+  EXPECT_EQ(h.status(w), kSOk);
+  EXPECT_EQ(h.status(r), kSOk);
+  EXPECT_EQ(h.bytes(x), h.bytes(a));
+}
+
 TYPED_TEST(BlkIoTest, FlushCompletesAfterWrites) {
   BlkHarness<TypeParam> h;
   Submitted w = h.write(0, {h.pattern(4096, 77)});

@@ -17,12 +17,13 @@ class BlkValidationTest : public ::testing::Test {
  protected:
   explicit BlkValidationTest(BlkOptions opt = {}) : h_(opt), before(h_.image.contents()) {}
 
-  // Kicks, waits for `s`, checks its status and used length (status only) and the image.
-  void expect_answer(const Submitted& s, std::uint8_t status) {
+  // Kicks, waits for `s`, checks its status, its used length (the whole writable part: data
+  // buffers + status byte) and the image.
+  void expect_answer(const Submitted& s, std::uint8_t status, std::uint32_t writable_data = 0) {
     h_.kick();
     ASSERT_TRUE(h_.wait(1));
     EXPECT_EQ(h_.status(s), status);
-    EXPECT_EQ(h_.used_len(s), 1u);
+    EXPECT_EQ(h_.used_len(s), writable_data + 1);
     expect_image_unchanged();
   }
   void expect_image_unchanged() {
@@ -67,9 +68,9 @@ TYPED_TEST(BlkValidationTest, NoWritableByteIsPushedWithLengthZero) {
 TYPED_TEST(BlkValidationTest, ReadPastCapacityIsIoErr) {
   auto& h = this->h_;
   Buf b = h.data(1024, std::byte{0x5A});
-  this->expect_answer(h.read(this->cap() - 1, {b}), kSIoErr);  // second sector is past the end
+  this->expect_answer(h.read(this->cap() - 1, {b}), kSIoErr, 1024);  // second sector is past the end
   EXPECT_TRUE(h.guest.all_equal(b.gpa, b.len, std::byte{0x5A})) << "buffer written";
-  this->expect_answer(h.read(this->cap(), {h.data(512, std::byte{0})}), kSIoErr);
+  this->expect_answer(h.read(this->cap(), {h.data(512, std::byte{0})}), kSIoErr, 512);
 }
 
 TYPED_TEST(BlkValidationTest, WritePastCapacityIsIoErrAndWritesNothing) {
@@ -81,21 +82,21 @@ TYPED_TEST(BlkValidationTest, WritePastCapacityIsIoErrAndWritesNothing) {
 TYPED_TEST(BlkValidationTest, OverflowingSectorRangeIsIoErr) {
   auto& h = this->h_;
   this->expect_answer(h.write(UINT64_MAX - 2, {h.pattern(4096, 4)}), kSIoErr);
-  this->expect_answer(h.read(UINT64_MAX >> 9, {h.data(512, std::byte{0})}), kSIoErr);
+  this->expect_answer(h.read(UINT64_MAX >> 9, {h.data(512, std::byte{0})}), kSIoErr, 512);
   this->expect_queue_alive();
 }
 
 TYPED_TEST(BlkValidationTest, UnknownTypeIsUnsupp) {
   auto& h = this->h_;
   this->expect_answer(h.request(99, 0, {h.pattern(512, 5)}, {}), kSUnsupp);
-  this->expect_answer(h.request(10, 0, {}, {h.data(16, std::byte{0})}), kSUnsupp);  // GET_LIFETIME
+  this->expect_answer(h.request(10, 0, {}, {h.data(16, std::byte{0})}), kSUnsupp, 16);  // GET_LIFETIME
   this->expect_queue_alive();
 }
 
 TYPED_TEST(BlkValidationTest, DataNotMultipleOfTheSectorSizeIsIoErr) {
   auto& h = this->h_;
   this->expect_answer(h.write(0, {h.pattern(100, 6)}), kSIoErr);
-  this->expect_answer(h.read(0, {h.data(700, std::byte{0})}), kSIoErr);
+  this->expect_answer(h.read(0, {h.data(700, std::byte{0})}), kSIoErr, 700);
 }
 
 TYPED_TEST(BlkValidationTest, DiscardWithUnmapFlagIsUnsupp) {
