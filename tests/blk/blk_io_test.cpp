@@ -238,8 +238,10 @@ TYPED_TEST(BlkIoTest, QueueDepth32CompletesOutOfOrder) {
   Buf id = h.data(kIdBytes, std::byte{0});
   Submitted g = h.request(kTGetId, 0, {}, {id});  // the 32nd, answered without I/O
   h.kick();
-  EXPECT_EQ(h.backend->outstanding(0), 31u) << "all 31 reads in flight at once";
-  ASSERT_TRUE(h.wait(32));
+  h.reap(h.queues[0]);
+  // Every request is either in flight or used (page-cache hits may complete inside the submit).
+  EXPECT_EQ(h.backend->outstanding(0) + h.queues[0].order.size(), 32u);
+  ASSERT_TRUE(h.wait(32 - h.queues[0].order.size()));
   // The last request made available is the first one used: completion order != ring order.
   EXPECT_EQ(h.queues[0].order.front(), g.id);
   for (std::size_t i = 0; i < reads.size(); ++i) {
@@ -258,7 +260,9 @@ TYPED_TEST(BlkIoTest, QueueStoppingDrainsInFlightIo) {
     writes.emplace_back(h.write(i * 8, {b}), b);
   }
   h.kick();
-  EXPECT_EQ(h.backend->outstanding(0), 32u);
+  h.reap(h.queues[0]);
+  // (On a disk, O_DIRECT writes are still in flight here; on tmpfs they may all be done.)
+  EXPECT_EQ(h.backend->outstanding(0) + h.queues[0].order.size(), 32u);
   h.backend->queue_stopping(*h.queues[0].q);  // GET_VRING_BASE: no complete() call at all
   EXPECT_EQ(h.backend->outstanding(0), 0u);
   h.reap(h.queues[0]);
@@ -275,9 +279,10 @@ TYPED_TEST(BlkIoTest, QueuesAreIndependent) {
   Buf b = h.data(4096, std::byte{0});
   Submitted r = h.read(24, {b}, /*qi=*/1);
   h.kick(1);
-  EXPECT_EQ(h.backend->outstanding(1), 1u);
   EXPECT_EQ(h.backend->outstanding(0), 0u);
-  ASSERT_TRUE(h.wait(1, 1));
+  h.reap(h.queues[1]);
+  ASSERT_TRUE(h.wait(h.backend->outstanding(1), 1));  // in flight, or already used in the kick
+  ASSERT_EQ(h.queues[1].order.size(), 1u);
   EXPECT_EQ(h.status(r), kSOk);
   EXPECT_EQ(h.bytes(b), original(24 * 512, 4096));
   h.reap(h.queues[0]);
@@ -291,13 +296,12 @@ TYPED_TEST(BlkIoTest, OneCallPerCompletionBatch) {
   h.kick();  // four inline completions: one flush, one call
   EXPECT_EQ(q.stats().calls.load(), 1u);
   for (int i = 0; i < 8; ++i) h.read(static_cast<std::uint64_t>(i) * 8, {h.data(4096, std::byte{0})});
-  h.kick();
-  EXPECT_EQ(q.stats().calls.load(), 1u) << "no call before any I/O completed";
+  h.kick();  // completions found right after the submit share the burst's call
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let all 8 CQEs arrive
   h.backend->complete(q);
   h.reap(h.queues[0]);
   EXPECT_EQ(h.queues[0].order.size(), 12u);
-  EXPECT_EQ(q.stats().calls.load(), 2u) << "8 completions reaped together: one call";
+  EXPECT_EQ(q.stats().calls.load(), 2u) << "8 completions published together: one call";
   std::uint64_t signalled = 0;
   ASSERT_EQ(::read(h.queues[0].call.get(), &signalled, sizeof signalled), 8);
   EXPECT_EQ(signalled, 2u);
