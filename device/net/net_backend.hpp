@@ -133,3 +133,12 @@ class NetBackend final : public Backend {
 };
 
 }  // namespace vireo::device::net
+
+namespace vireo::device::net {
+
+// vireo net --socket-path PATH [--server|--client] [--queues N] [--queue-size N] [--port SPEC]
+//           [--mac MAC] [--mtu N] [--busy-poll] [--workers N] [--stats SECONDS]
+// (device/net/net_cli.cpp; needs run_daemon from device/daemon.cpp.)
+int net_main(int argc, char** argv, int first);
+
+}  // namespace vireo::device::net
