@@ -148,6 +148,25 @@ TYPED_TEST(NetBackendTest, MalformedTxIsCompletedUnsentAndTheQueueGoesOn) {
   g.vq(g.tx(0)).visit([](auto& ring) { EXPECT_FALSE(ring.broken()); });
 }
 
+TYPED_TEST(NetBackendTest, GuestViolationOnRxBreaksOnlyTheRxQueue) {
+  NetGuest g(options_for<TypeParam>(), port("loopback"));
+  g.post_rx(0, 1, 2048);
+  // INDIRECT without VIRTIO_F_INDIRECT_DESC (§2.7.5.3.1 / §2.8.7) in the posted buffer.
+  if constexpr (TypeParam::kPacked)
+    static_cast<vring::PackedDesc*>(g.q(g.rx(0)).desc)[0].flags |= vring::kDescFIndirect;
+  else
+    static_cast<vring::SplitDesc*>(g.q(g.rx(0)).desc)[0].flags |= vring::kDescFIndirect;
+  g.send(0, make_frame(60, 1));
+  g.kick_tx(0);
+  EXPECT_EQ(g.reap_tx(0), 1u) << "a frame for a broken RX queue is dropped, not held forever";
+  g.vq(g.rx(0)).visit([](auto& ring) {
+    EXPECT_TRUE(ring.broken());
+    EXPECT_EQ(ring.error(), vring::Errc::indirect_not_negotiated);
+  });
+  g.vq(g.tx(0)).visit([](auto& ring) { EXPECT_FALSE(ring.broken()); });
+  EXPECT_EQ(g.dev.counters(0).rx_dropped.load(), 1u);
+}
+
 TYPED_TEST(NetBackendTest, MultiqueuePairsAreIndependent) {
   GuestOptions o = options_for<TypeParam>();
   o.pairs = 2;

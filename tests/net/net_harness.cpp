@@ -49,6 +49,7 @@ void NetGuest::make_queue(std::uint16_t index, const GuestOptions& o, bool start
   dc.size = o.qsize;
   dc.features = features_;
   dc.desc = guest.host(desc);
+  q.desc = dc.desc;
   dc.avail = guest.host(avail);
   dc.used = guest.host(used);
   EXPECT_TRUE(configure_driver_queue(q.drv, dc));

@@ -85,6 +85,7 @@ class NetGuest {
     vring::DriverQueue drv;
     std::unique_ptr<device::VirtQueue> vq;
     proto::EventFd call;
+    void* desc = nullptr;                  // descriptor table / ring (to corrupt it in tests)
     std::vector<std::uint32_t> buf_len;    // by token: posted buffer length (RX) / frame (TX)
     std::vector<std::uint64_t> buf_gpa;    // by token
   };
