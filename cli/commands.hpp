@@ -3,6 +3,7 @@
 #pragma once
 
 #include "bench/bench.hpp"
+#include "driver/tools.hpp"
 
 namespace vireo::cli {
 
@@ -21,6 +22,8 @@ inline constexpr Command kCommands[] = {
     {"version", "print the version and exit", &version_main},
     {"bench ring", "ring cost on plain buffers: split/packed, EVENT_IDX on/off, 1 or 2 threads",
      &bench::ring_main},
+    {"driver net", "virtio-net driver: traffic generator/checker against a vhost-user net back-end",
+     &driver::net_main},
 };
 
 }  // namespace vireo::cli
