@@ -24,6 +24,8 @@ inline constexpr Command kCommands[] = {
      &bench::ring_main},
     {"driver net", "virtio-net driver: traffic generator/checker against a vhost-user net back-end",
      &driver::net_main},
+    {"bench blk", "virtio-blk driver: random read/write IOPS against a vhost-user blk back-end",
+     &driver::blk_bench_main},
 };
 
 }  // namespace vireo::cli
