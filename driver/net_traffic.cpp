@@ -106,7 +106,10 @@ Result<TrafficResult> run_traffic(NetDriver& net, const TrafficOptions& o) {
         std::uint64_t seq = 0;
         if (!check_frame(rx[k], seq)) ++r.corrupt;
         else if (!seen.insert(seq)) ++r.duplicates;
-        else ++r.received;
+        else {
+          ++r.received;
+          if (r.reconnects != 0) ++r.received_after_reconnect;
+        }
       }
       if (auto ok = net.release(qp, std::span(rx).first(*got)); !ok) return Unexpected(ok.error());
       if (*got != 0) progress = true, last_rx = now;
@@ -129,6 +132,7 @@ Result<TrafficResult> run_traffic(NetDriver& net, const TrafficOptions& o) {
         VIREO_LOG_WARN("traffic: %s; retrying", link.error().reason.c_str());
       } else if (*link) {
         ++r.reconnects;
+        r.received_after_reconnect = 0;
         last_progress = Clock::now();
       }
     }

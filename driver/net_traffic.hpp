@@ -34,6 +34,7 @@ struct TrafficOptions {
 
 struct TrafficResult {
   std::uint64_t sent = 0, received = 0, corrupt = 0, duplicates = 0, lost = 0, reconnects = 0;
+  std::uint64_t received_after_reconnect = 0;  // good frames received after the last reconnect
   double seconds = 0;           // from first send to last frame received (tx: last send)
   double pps() const { return seconds > 0 ? static_cast<double>(mode_frames()) / seconds : 0; }
   std::uint64_t mode_frames() const { return received != 0 ? received : sent; }
