@@ -131,6 +131,27 @@ TEST(DpdkNetMq, TwoQueuePairsCarryTraffic) {
   EXPECT_EQ(r->corrupt, 0u);
 }
 
+TEST(DpdkNetHugepages, GuestMemoryOnHugePages) {
+  std::size_t free_pages = 0;
+  if (std::FILE* f = std::fopen("/proc/meminfo", "re")) {
+    char line[128];
+    while (std::fgets(line, sizeof line, f) != nullptr) std::sscanf(line, "HugePages_Free: %zu", &free_pages);
+    std::fclose(f);
+  }
+  if (free_pages * default_huge_page_size() < (8u << 20))
+    GTEST_SKIP() << "fewer than 8 MiB of free huge pages (run scripts/prepare-host.sh as root)";
+  TempDir dir;
+  const std::string sock = dir.path() + "/net.sock";
+  Testpmd pmd(dir.path(), sock);
+  ASSERT_TRUE(pmd.start()) << pmd.log();
+  auto net = NetDriver::open({.socket_path = sock, .layout = Layout::packed, .hugepages = true});
+  ASSERT_TRUE(net) << net.error().reason;
+  auto r = run_traffic(**net, {.mode = TrafficMode::pingpong, .count = 5'000, .len = 64, .reconnect = false});
+  ASSERT_TRUE(r) << r.error().reason;
+  EXPECT_EQ(r->received, 5'000u);
+  EXPECT_EQ(r->corrupt, 0u);
+}
+
 TEST(DpdkNetServer, TestpmdAsClientConnectsToTheDriver) {
   TempDir dir;
   const std::string sock = dir.path() + "/net.sock";
@@ -155,7 +176,21 @@ TEST(DpdkNetServer, TestpmdAsClientConnectsToTheDriver) {
 }  // namespace
 }  // namespace vireo::driver
 
+// A test process killed by a timeout cannot clean up: remove /var/run/dpdk/vireo<pid>_* of
+// processes that no longer exist.
+static void sweep_stale_prefixes() {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/var/run/dpdk", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("vireo", 0) != 0 || name.find('_') == std::string::npos) continue;
+    const std::string pid = name.substr(5, name.find('_') - 5);
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (!std::filesystem::exists("/proc/" + pid)) std::filesystem::remove_all(e.path(), ec);
+  }
+}
+
 int main(int argc, char** argv) {
+  sweep_stale_prefixes();
   auto tool = vireo::testing::find_program("dpdk-testpmd");
   if (!tool) return vireo::testing::skip("dpdk-testpmd not found (Debian: apt-get install dpdk-dev)");
   vireo::driver::g_testpmd = *tool;
