@@ -68,7 +68,7 @@ Result<BenchResult> run_bench(BlkDriver& blk, bool write, std::uint32_t bs, doub
 }  // namespace
 
 int blk_bench_main(int argc, char** argv, int first) {
-  OptionParser p("vireo bench blk --socket-path PATH [options]",
+  OptionParser p("vireo bench blk --socket-path PATH",
                  "virtio-blk driver benchmark: random reads or writes at a fixed queue depth against a "
                  "vhost-user blk back-end (e.g. qemu-storage-daemon); busy-polls for completions.");
   auto& socket = p.add("socket-path", "", "back-end's vhost-user socket");

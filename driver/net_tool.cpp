@@ -21,7 +21,7 @@ bool parse_mode(const std::string& s, TrafficMode& m) {
 }  // namespace
 
 int net_main(int argc, char** argv, int first) {
-  OptionParser p("vireo driver net --socket-path PATH [options]",
+  OptionParser p("vireo driver net --socket-path PATH",
                  "virtio-net driver over vhost-user: sends and/or receives sequence-numbered, "
                  "checksummed frames and reports what was lost or corrupted.");
   auto& socket = p.add("socket-path", "", "back-end's vhost-user socket");

@@ -62,85 +62,132 @@ bool check_frame(const RxPacket& pkt, std::uint64_t& seq) {
   return h == p.csum;
 }
 
+namespace {
+
+// The state of one run_traffic call; each step is one burst on one queue pair.
+class TrafficLoop {
+ public:
+  TrafficLoop(NetDriver& net, const TrafficOptions& o)
+      : net_(net), o_(o), sends_(o.mode != TrafficMode::rx), checks_(o.mode != TrafficMode::tx),
+        max_seq_(o.count != 0 ? o.count : (std::uint64_t{1} << 30)),
+        window_(o.window != 0 ? o.window : 192u * net.queue_pairs()), tx_(o.burst), rx_(o.burst) {
+    if (checks_) seen_.bits.assign((max_seq_ + 63) / 64, 0);  // allocated once, before the loop
+  }
+
+  Result<TrafficResult> run() {
+    start_ = last_progress_ = last_rx_ = last_tx_ = Clock::now();
+    sending_ = sends_;
+    for (std::uint64_t loop = 0;; ++loop) {
+      now_ = Clock::now();
+      if (sending_ && ((o_.seconds > 0 && since(start_, now_) >= o_.seconds) || r_.sent >= max_seq_))
+        sending_ = false;
+      bool progress = false;
+      for (std::uint16_t qp = 0; qp < net_.queue_pairs(); ++qp) {
+        auto t = transmit(qp);
+        if (!t) return Unexpected(t.error());
+        auto g = receive(qp);
+        if (!g) return Unexpected(g.error());
+        progress = progress || *t || *g;
+      }
+      if (progress) {
+        last_progress_ = now_;
+        continue;
+      }
+      auto more = idle(loop);
+      if (!more) return Unexpected(more.error());
+      if (!*more) break;
+    }
+    r_.seconds = since(start_, o_.mode == TrafficMode::tx ? last_tx_ : last_rx_);
+    if (checks_ && r_.sent != 0) r_.lost = r_.sent > r_.received ? r_.sent - r_.received : 0;
+    return r_;
+  }
+
+ private:
+  // One TX burst, limited by the ping-pong window. True if anything was sent.
+  Result<bool> transmit(std::uint16_t qp) {
+    const std::uint64_t room =
+        o_.mode == TrafficMode::pingpong ? (window_ > outstanding_ ? window_ - outstanding_ : 0) : o_.burst;
+    if (!sending_ || room == 0) return false;
+    const std::size_t want = std::min<std::uint64_t>({o_.burst, room, max_seq_ - r_.sent});
+    const std::size_t n = net_.alloc_tx(qp, std::span(tx_).first(want));
+    for (std::size_t k = 0; k < n; ++k) {
+      build_frame(tx_[k].data, o_.len, o_.first_seq + r_.sent + k, net_.mac());
+      tx_[k].len = o_.len;
+    }
+    auto s = net_.send(qp, std::span(tx_).first(n));
+    if (!s) return Unexpected(s.error());
+    r_.sent += *s;
+    outstanding_ += *s;
+    if (*s != 0) last_tx_ = now_;
+    return *s != 0;
+  }
+
+  // One RX burst: check every frame, give the buffers back. True if anything arrived.
+  Result<bool> receive(std::uint16_t qp) {
+    auto got = net_.recv(qp, rx_);
+    if (!got) return Unexpected(got.error());
+    for (std::size_t k = 0; k < *got && checks_; ++k) account(rx_[k]);
+    if (auto ok = net_.release(qp, std::span(rx_).first(*got)); !ok) return Unexpected(ok.error());
+    if (*got != 0) last_rx_ = now_;
+    outstanding_ -= std::min<std::uint64_t>(outstanding_, *got);
+    return *got != 0;
+  }
+
+  void account(const RxPacket& pkt) {
+    std::uint64_t seq = 0;
+    if (!check_frame(pkt, seq)) ++r_.corrupt;
+    else if (seq < o_.first_seq || seq - o_.first_seq >= max_seq_) ++r_.stray;
+    else if (!seen_.insert(seq - o_.first_seq)) ++r_.duplicates;
+    else {
+      ++r_.received;
+      if (r_.reconnects != 0) ++r_.received_after_reconnect;
+    }
+  }
+
+  // Nothing moved: decide whether to stop, give up on lost frames, or check the back-end.
+  // False ends the run.
+  Result<bool> idle(std::uint64_t loop) {
+    if (o_.mode == TrafficMode::rx && o_.count != 0 && r_.received >= o_.count) return false;
+    if (o_.mode == TrafficMode::rx && o_.seconds > 0 && since(start_, now_) >= o_.seconds) return false;
+    const auto idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now_ - last_progress_).count();
+    if (!sending_ && (r_.sent != 0 || o_.mode == TrafficMode::rx) && idle_ms >= o_.linger_ms) return false;
+    if (o_.mode == TrafficMode::pingpong && outstanding_ != 0 && idle_ms >= 100)
+      outstanding_ = 0;  // the rest is lost (dropped by the peer, or a dead back-end): reopen the window
+    if (idle_ms < 5 || (loop & 0xff) != 0) return true;
+    auto link = net_.poll_link();
+    if (!link) {
+      if (!o_.reconnect || link.error().kind != Error::Kind::disconnected) return Unexpected(link.error());
+      VIREO_LOG_WARN("traffic: %s; retrying", link.error().reason.c_str());
+    } else if (*link) {
+      ++r_.reconnects;
+      r_.received_after_reconnect = 0;
+      last_progress_ = Clock::now();
+    }
+    return true;
+  }
+
+  NetDriver& net_;
+  const TrafficOptions& o_;
+  const bool sends_, checks_;
+  const std::uint64_t max_seq_;
+  const std::uint64_t window_;
+  std::vector<TxPacket> tx_;
+  std::vector<RxPacket> rx_;
+  SeenSet seen_;
+  TrafficResult r_;
+  std::uint64_t outstanding_ = 0;
+  bool sending_ = false;
+  Clock::time_point start_, now_, last_progress_, last_rx_, last_tx_;
+};
+
+}  // namespace
+
 Result<TrafficResult> run_traffic(NetDriver& net, const TrafficOptions& o) {
   if (o.len < kMinFrame || o.len > net.max_frame())
     return error(Error::Kind::unsupported, "frame length must be " + std::to_string(kMinFrame) + ".." +
                                                std::to_string(net.max_frame()));
-  const bool sends = o.mode != TrafficMode::rx;
-  const bool checks = o.mode != TrafficMode::tx;
-  const std::uint64_t max_seq = o.count != 0 ? o.count : (std::uint64_t{1} << 30);
-  SeenSet seen;
-  if (checks) seen.bits.assign((max_seq + 63) / 64, 0);
-  const std::uint32_t window = o.window != 0 ? o.window : 192u * net.queue_pairs();
-  std::vector<TxPacket> tx(o.burst);
-  std::vector<RxPacket> rx(o.burst);
-  TrafficResult r;
-  std::uint64_t outstanding = 0;
-  const auto start = Clock::now();
-  auto last_progress = start, last_rx = start, last_tx = start;
-  bool sending = sends;
-  for (std::uint64_t loop = 0;; ++loop) {
-    const auto now = Clock::now();
-    if (sending && ((o.seconds > 0 && since(start, now) >= o.seconds) || (o.count != 0 && r.sent >= o.count) ||
-                    r.sent >= max_seq))
-      sending = false;
-    bool progress = false;
-    for (std::uint16_t qp = 0; qp < net.queue_pairs(); ++qp) {
-      std::uint64_t room = o.mode == TrafficMode::pingpong ? (window > outstanding ? window - outstanding : 0) : o.burst;
-      if (sending && room != 0) {
-        std::size_t want = std::min<std::uint64_t>({o.burst, room, max_seq - r.sent});
-        std::size_t n = net.alloc_tx(qp, std::span(tx).first(want));
-        for (std::size_t k = 0; k < n; ++k) {
-          build_frame(tx[k].data, o.len, r.sent + k, net.mac());
-          tx[k].len = o.len;
-        }
-        auto s = net.send(qp, std::span(tx).first(n));
-        if (!s) return Unexpected(s.error());
-        r.sent += *s;
-        outstanding += *s;
-        if (*s != 0) progress = true, last_tx = now;
-      }
-      auto got = net.recv(qp, rx);
-      if (!got) return Unexpected(got.error());
-      for (std::size_t k = 0; k < *got && checks; ++k) {
-        std::uint64_t seq = 0;
-        if (!check_frame(rx[k], seq)) ++r.corrupt;
-        else if (!seen.insert(seq)) ++r.duplicates;
-        else {
-          ++r.received;
-          if (r.reconnects != 0) ++r.received_after_reconnect;
-        }
-      }
-      if (auto ok = net.release(qp, std::span(rx).first(*got)); !ok) return Unexpected(ok.error());
-      if (*got != 0) progress = true, last_rx = now;
-      outstanding -= std::min<std::uint64_t>(outstanding, *got);
-    }
-    if (progress) {
-      last_progress = now;
-      continue;
-    }
-    if (o.mode == TrafficMode::rx && o.count != 0 && r.received >= o.count) break;
-    const auto idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_progress).count();
-    if (!sending && (r.sent != 0 || o.mode == TrafficMode::rx) && idle_ms >= o.linger_ms) break;
-    if (o.mode == TrafficMode::pingpong && outstanding != 0 && r.received + outstanding >= r.sent &&
-        idle_ms >= 100)
-      outstanding = 0;  // the rest is lost (dropped by the peer or with a dead back-end): reopen
-    if (idle_ms >= 5 && (loop & 0xff) == 0) {
-      auto link = net.poll_link();
-      if (!link) {
-        if (!o.reconnect || link.error().kind != Error::Kind::disconnected) return Unexpected(link.error());
-        VIREO_LOG_WARN("traffic: %s; retrying", link.error().reason.c_str());
-      } else if (*link) {
-        ++r.reconnects;
-        r.received_after_reconnect = 0;
-        last_progress = Clock::now();
-      }
-    }
-    if (o.mode == TrafficMode::rx && o.seconds > 0 && since(start, now) >= o.seconds) break;
-  }
-  r.seconds = since(start, o.mode == TrafficMode::tx ? last_tx : last_rx);
-  if (checks && r.sent != 0) r.lost = r.sent > r.received ? r.sent - r.received : 0;
-  return r;
+  if (o.burst == 0) return error(Error::Kind::unsupported, "burst must be at least 1");
+  return TrafficLoop(net, o).run();
 }
 
 std::string to_json(const TrafficResult& r) {

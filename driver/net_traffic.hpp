@@ -30,11 +30,14 @@ struct TrafficOptions {
   std::uint32_t window = 0;     // pingpong: frames in flight (0 = 3/4 of the queue size)
   int linger_ms = 1000;         // after sending stops, wait this long for stragglers
   bool reconnect = true;        // reconnect when the back-end dies, then carry on
+  std::uint64_t first_seq = 0;  // sequence number of the first frame (frames outside this run's
+                                // range, e.g. late ones from an earlier run, count as stray)
 };
 
 struct TrafficResult {
   std::uint64_t sent = 0, received = 0, corrupt = 0, duplicates = 0, lost = 0, reconnects = 0;
-  std::uint64_t received_after_reconnect = 0;  // good frames received after the last reconnect
+  std::uint64_t received_after_reconnect = 0;
+  std::uint64_t stray = 0;                     // intact frames from outside this run's range  // good frames received after the last reconnect
   double seconds = 0;           // from first send to last frame received (tx: last send)
   double pps() const { return seconds > 0 ? static_cast<double>(mode_frames()) / seconds : 0; }
   std::uint64_t mode_frames() const { return received != 0 ? received : sent; }
