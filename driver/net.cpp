@@ -41,12 +41,14 @@ NetDriver::~NetDriver() = default;
 Result<std::unique_ptr<NetDriver>> NetDriver::open(const NetOptions& o) {
   if (o.queue_pairs == 0 || o.queue_pairs > 128)
     return error(Error::Kind::unsupported, "queue pairs must be 1..128");
-  if (o.buf_size < 64 + kHdr || o.buf_size > 65536)
-    return error(Error::Kind::unsupported, "buffer size must be 76..65536 bytes");
+  const std::uint32_t rx_buf = o.rx_buf_size != 0 ? o.rx_buf_size : o.buf_size;
+  if (o.buf_size < 64 + kHdr || o.buf_size > 65536 || rx_buf < 64 + kHdr || rx_buf > 65536)
+    return error(Error::Kind::unsupported, "buffer sizes must be 76..65536 bytes");
   std::unique_ptr<NetDriver> d(new NetDriver(o));
+  d->rx_buf_ = rx_buf;
   const std::size_t queues = 2u * o.queue_pairs;
   const std::size_t ring_bytes = 16u * o.queue_size + 4096 * 3;
-  const std::size_t bufs = std::size_t{o.queue_size} * o.buf_size;
+  const std::size_t bufs = std::size_t{o.queue_size} * (o.buf_size + rx_buf);
   auto mem = GuestMemory::create({.size = queues * (ring_bytes + bufs) + (1u << 20), .hugepages = o.hugepages});
   if (!mem) return error(Error::Kind::resource, mem.error());
   d->mem_ = std::move(*mem);
@@ -97,11 +99,11 @@ Result<void> NetDriver::read_mac() {
 // ring can run out of descriptors: every buffer is one descriptor.
 Result<void> NetDriver::setup_buffers() {
   pairs_.resize(options_.queue_pairs);
-  const std::size_t bytes = std::size_t{options_.queue_size} * options_.buf_size;
+  const std::size_t n = options_.queue_size;
   for (std::uint16_t qp = 0; qp < options_.queue_pairs; ++qp) {
     Pair& p = pairs_[qp];
-    auto rx = mem_.alloc(bytes, 4096);
-    auto tx = mem_.alloc(bytes, 4096);
+    auto rx = mem_.alloc(n * rx_buf_, 4096);
+    auto tx = mem_.alloc(n * options_.buf_size, 4096);
     if (!rx || !tx) return error(Error::Kind::resource, !rx ? rx.error() : tx.error());
     p.rx_bufs = *rx;
     p.tx_bufs = *tx;
@@ -175,14 +177,14 @@ Result<std::size_t> NetDriver::send(std::uint16_t qp, std::span<const TxPacket> 
 // One used RX buffer into the frame being assembled. True when a whole frame is in pkt.
 Result<bool> NetDriver::take_rx(Pair& p, vring::DriverUsed u, RxPacket& pkt) {
   const auto slot = static_cast<std::uint16_t>(u.token);
-  const std::byte* buf = p.rx_bufs.host + std::size_t{slot} * options_.buf_size;
-  const std::uint32_t len = std::min(u.len, options_.buf_size);  // device-controlled length
+  const std::byte* buf = p.rx_bufs.host + std::size_t{slot} * rx_buf_;
+  const std::uint32_t len = std::min(u.len, rx_buf_);  // device-controlled length
   if (p.need == 0) {  // first buffer of a frame: header
     const auto hdr = vring::read_once<VirtioNetHdr>(buf);
     // §5.1.6.4: num_buffers is 1 unless VIRTIO_NET_F_MRG_RXBUF was negotiated.
     const std::uint16_t num = mrg_ ? hdr.num_buffers : 1;
     p.partial = RxPacket{};
-    p.dropping = len < kHdr || num == 0 || num > kMaxRxSegs || u.len > options_.buf_size;
+    p.dropping = len < kHdr || num == 0 || num > kMaxRxSegs || u.len > rx_buf_;
     p.need = num == 0 ? 1 : num;
     if (p.dropping)
       VIREO_DP_LOG("dropping RX frame: len %u num_buffers %u", u.len, num);
@@ -243,7 +245,7 @@ Result<void> NetDriver::release(std::uint16_t qp, std::span<const RxPacket> pkts
   return vring::process_burst(fe_->queue(qi).ring, [&](auto& ring) -> Result<void> {
     for (const RxPacket& f : pkts) {
       for (std::uint8_t s = 0; s < f.nsegs; ++s) {
-        const vring::DriverBuffer b{p.rx_bufs.gpa + std::size_t{f.slots[s]} * options_.buf_size, options_.buf_size};
+        const vring::DriverBuffer b{p.rx_bufs.gpa + std::size_t{f.slots[s]} * rx_buf_, rx_buf_};
         if (auto r = ring.add({}, std::span(&b, 1), f.slots[s]); !r)
           return ring_broken(qi, ring.broken() ? ring.error() : r.error());
       }

@@ -54,7 +54,8 @@ struct NetOptions {
   bool event_idx = true;
   std::uint16_t queue_pairs = 1;
   std::uint16_t queue_size = 256;
-  std::uint32_t buf_size = 2048;  // per RX and TX buffer, header included
+  std::uint32_t buf_size = 2048;  // per TX buffer (and RX buffer unless rx_buf_size), header included
+  std::uint32_t rx_buf_size = 0;  // per RX buffer; 0 = buf_size. Smaller than a frame needs MRG_RXBUF
   bool mrg_rxbuf = true;          // negotiate VIRTIO_NET_F_MRG_RXBUF if offered
   bool hugepages = false;
   int connect_timeout_ms = 10'000;
@@ -126,6 +127,7 @@ class NetDriver {
   std::array<std::uint8_t, 6> mac_{};
   bool mac_from_device_ = false;
   bool mrg_ = false;
+  std::uint32_t rx_buf_ = 0;  // RX buffer size in use
   NetStats stats_;
 };
 

@@ -144,6 +144,26 @@ TEST(DpdkNetMq, TwoQueuePairsCarryTraffic) {
   EXPECT_EQ(r->corrupt, 0u);
 }
 
+TEST(DpdkNetMergeable, FramesLargerThanAnRxBufferArriveInSeveralBuffers) {
+  TempDir dir;
+  const std::string sock = dir.path() + "/net.sock";
+  Testpmd pmd(dir.path(), sock);
+  ASSERT_TRUE(pmd.start()) << pmd.log();
+  for (Layout layout : {Layout::split, Layout::packed}) {
+    // 256-byte RX buffers: a 1514-byte frame needs 7 of them (§5.1.6.4 num_buffers).
+    auto net = NetDriver::open({.socket_path = sock, .layout = layout, .rx_buf_size = 256});
+    ASSERT_TRUE(net) << net.error().reason;
+    ASSERT_TRUE(vring::has_feature((*net)->features(), kNetFMrgRxbuf));
+    ASSERT_TRUE(warm_up(**net)) << pmd.log();
+    auto r = run_traffic(**net, {.mode = TrafficMode::pingpong, .count = 5'000, .len = 1514, .window = 16,
+                                 .reconnect = false});
+    ASSERT_TRUE(r) << r.error().reason;
+    EXPECT_EQ(r->received, 5'000u) << pmd.log();
+    EXPECT_EQ(r->corrupt, 0u);
+    EXPECT_EQ((*net)->stats().rx_dropped, 0u);
+  }
+}
+
 TEST(DpdkNetHugepages, GuestMemoryOnHugePages) {
   std::size_t free_pages = 0;
   if (std::FILE* f = std::fopen("/proc/meminfo", "re")) {
