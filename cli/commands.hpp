@@ -4,6 +4,7 @@
 
 #include "bench/bench.hpp"
 #include "device/rng/rng.hpp"
+#include "driver/tools.hpp"
 
 namespace vireo::cli {
 
@@ -24,6 +25,10 @@ inline constexpr Command kCommands[] = {
      &bench::ring_main},
     {"rng", "virtio-rng vhost-user back-end (--socket-path PATH [--client])",
      &device::rng::rng_main},
+    {"driver net", "virtio-net driver: traffic generator/checker against a vhost-user net back-end",
+     &driver::net_main},
+    {"bench blk", "virtio-blk driver: random read/write IOPS against a vhost-user blk back-end",
+     &driver::blk_bench_main},
 };
 
 }  // namespace vireo::cli

@@ -146,6 +146,8 @@ class DriverCore {
     ++reaped_;
     return s;
   }
+  // Out-of-band state of buffer `id` (only after reapable(id)).
+  const BufferState& state(std::uint16_t id) const { return state_[id]; }
   // Buffers the device holds right now: the most a used index may move.
   std::uint64_t in_flight() const { return published_ - reaped_; }
 

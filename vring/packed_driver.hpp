@@ -163,6 +163,27 @@ class PackedDriverRing {
     return is_used(load_relaxed(view_.desc[last_used_.idx].flags));  // get_used re-reads (acquire)
   }
 
+  // Where a restarted back-end must resume (vhost-user reconnect, SET_VRING_BASE packed encoding):
+  // the old device's used position, found by walking the used descriptors the driver has not
+  // reaped yet (without reaping them); the device's next available position is the same slot,
+  // assuming it used buffers in ring order (QEMU restores last_avail = used_idx the same way).
+  Result<RingState> resume_state() const {
+    if (Errc e = core_.usable(); e != Errc::ok) return fail(e);
+    PackedCursor pos = last_used_;
+    for (std::uint64_t seen = 0; seen <= core_.in_flight(); ++seen) {
+      const PackedDesc& d = view_.desc[pos.idx];
+      // acquire: pairs with the old device's release store of the used descriptor's flags.
+      const std::uint16_t flags = load_acquire(d.flags);
+      const bool avail = (flags & kDescFAvail) != 0;
+      const bool used = (flags & kDescFUsed) != 0;
+      if (!(avail == used && used == pos.wrap)) return RingState{pos, pos};  // §2.8.1: not used
+      const std::uint16_t id = d.id;
+      if (!core_.reapable(id)) return fail(Errc::used_id_bad);
+      pos.advance(core_.state(id).ndescs, core_.size());
+    }
+    return fail(Errc::used_id_bad);  // more used descriptors than buffers outstanding
+  }
+
   std::uint16_t num_free() const { return num_free_; }
   std::uint16_t size() const { return core_.size(); }
   bool broken() const { return core_.broken(); }

@@ -148,6 +148,18 @@ class SplitDriverRing {
     return load_relaxed(*view_.used_idx) != last_used_;  // get_used re-reads it with acquire
   }
 
+  // Where a restarted back-end must resume (vhost-user reconnect, SET_VRING_BASE): at used->idx as
+  // the old back-end left it, assuming it used buffers in avail order (rst "Reconnection"; QEMU
+  // virtio_queue_restore_last_avail_idx does the same). Buffers made available after that are
+  // processed again by the new back-end; used entries the driver has not reaped stay valid.
+  Result<RingState> resume_state() const {
+    if (Errc e = core_.usable(); e != Errc::ok) return fail(e);
+    // acquire: pairs with the old device's release store of used->idx after its used elements.
+    const std::uint16_t used_idx = load_acquire(*view_.used_idx);
+    if (ring_distance(used_idx, last_used_) > core_.in_flight()) return fail(Errc::used_id_bad);
+    return RingState{PackedCursor{used_idx, false}, PackedCursor{used_idx, false}};
+  }
+
   std::uint16_t num_free() const { return num_free_; }
   std::uint16_t size() const { return core_.size(); }
   bool broken() const { return core_.broken(); }
