@@ -3,6 +3,7 @@
 #pragma once
 
 #include "bench/bench.hpp"
+#include "bench/peer_commands.hpp"
 
 namespace vireo::cli {
 
@@ -21,6 +22,13 @@ inline constexpr Command kCommands[] = {
     {"version", "print the version and exit", &version_main},
     {"bench ring", "ring cost on plain buffers: split/packed, EVENT_IDX on/off, 1 or 2 threads",
      &bench::ring_main},
+    {"bench loopback", "one-core net loop, driver + device: --peer vireo|dpdk, packets/s per direction",
+     &bench::loopback_main},
+    {"bench compare-dpdk", "Vireo vs DPDK (vhost + virtio-user PMDs) loop, alternated pairs, median ratios",
+     &bench::compare_dpdk_main},
+    {"bench compare-blk", "Vireo blk back-end vs qemu-storage-daemon, alternated pairs, median IOPS ratio",
+     &bench::compare_blk_main},
+    {"bench report", "JSON lines of the benchmarks -> SVG bar chart (+ JSON summary)", &bench::report_main},
 };
 
 }  // namespace vireo::cli
