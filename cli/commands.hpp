@@ -5,6 +5,7 @@
 #include "bench/bench.hpp"
 #include "device/rng/rng.hpp"
 #include "driver/tools.hpp"
+#include "bench/peer_commands.hpp"
 
 namespace vireo::cli {
 
@@ -29,6 +30,13 @@ inline constexpr Command kCommands[] = {
      &driver::net_main},
     {"bench blk", "virtio-blk driver: random read/write IOPS against a vhost-user blk back-end",
      &driver::blk_bench_main},
+    {"bench loopback", "one-core net loop, driver + device: --peer vireo|dpdk, packets/s per direction",
+     &bench::loopback_main},
+    {"bench compare-dpdk", "Vireo vs DPDK (vhost + virtio-user PMDs) loop, alternated pairs, median ratios",
+     &bench::compare_dpdk_main},
+    {"bench compare-blk", "Vireo blk back-end vs qemu-storage-daemon, alternated pairs, median IOPS ratio",
+     &bench::compare_blk_main},
+    {"bench report", "JSON lines of the benchmarks -> SVG bar chart (+ JSON summary)", &bench::report_main},
 };
 
 }  // namespace vireo::cli
