@@ -62,6 +62,10 @@ class RingPair {
   std::uint32_t buffer_len() const { return buffer_len_; }
   std::uint16_t size() const { return size_; }
   const vring::BufferMemory& memory() const { return mem_; }
+  // The three ring areas (split: desc, avail, used; packed: desc, driver event, device event).
+  void* desc_area() const { return mem_.host(desc_gpa()); }
+  void* avail_area() const { return mem_.host(avail_gpa()); }
+  void* used_area() const { return mem_.host(used_gpa()); }
 
   typename Layout::Driver driver;
   typename Layout::Device device;

@@ -76,9 +76,8 @@ class PackedDeviceRing {
     avail_ = base.avail;
     used_ = base.used;
     signalled_used_ = used_;
-    // relaxed: the device event area is only written by the device side.
-    device_event_flags_ = load_relaxed(view_.device_event->flags);
     configured_ = true;
+    want_kicks();
     return {};
   }
 
@@ -367,6 +366,15 @@ class PackedDeviceRing {
     if (inflight_ != 0) --inflight_;
   }
 
+  // A (re)started device wants kicks (§2.8.10): a previous device, or the front-end while it ran
+  // the ring itself, may have left the device event area disabled or at an old off_wrap, and the
+  // driver would never kick again.
+  void want_kicks() {
+    notify_enabled_ = true;
+    if (event_idx_) publish_event_off_wrap();
+    device_event_flags_ = static_cast<std::uint16_t>(~0u);  // forces the store below
+    set_device_event_flags(event_idx_ ? kRingEventFlagsDesc : kRingEventFlagsEnable);
+  }
   void publish_event_off_wrap() {
     // relaxed: the driver reads off_wrap after acquiring device_event->flags (set_device_event_flags
     // releases it when switching to DESC); a later move forward needs no extra ordering.

@@ -82,9 +82,9 @@ class SplitDeviceRing {
     next_avail_ = base.avail.idx;
     // relaxed: used->idx is only ever written by the device side (us or our predecessor).
     used_idx_ = load_relaxed(*view_.used_idx);
-    used_flags_ = load_relaxed(*view_.used_flags);
     signalled_used_ = used_idx_;
     configured_ = true;
+    want_kicks();
     return {};
   }
 
@@ -348,6 +348,14 @@ class SplitDeviceRing {
     if (inflight_ != 0) --inflight_;
   }
 
+  // A (re)started device wants kicks (§2.7.10): a previous device may have left NO_NOTIFY set or
+  // avail_event at an old index (it crashed while polling), and the driver would never kick again.
+  void want_kicks() {
+    notify_enabled_ = true;
+    used_flags_ = static_cast<std::uint16_t>(~kUsedFNoNotify);  // differs from 0: forces the store
+    set_used_flags(0);
+    if (event_idx_) publish_avail_event();
+  }
   void publish_avail_event() {
     // relaxed: read by the driver after its own full fence; enable_notification() follows this
     // store with a full fence before re-checking avail->idx.

@@ -121,7 +121,11 @@ def test_reconnect(suite: Suite, work: Path, vireo: str, packed: bool) -> list[P
     with vireo_vm.VM(devices=[device], payload="net", args=pargs, timeout=240, echo=VERBOSE) as vm:
         t0 = time.monotonic()
         vm.start()
-        vm.wait_for_console(r"seq=5\b", timeout=150)
+        if vm.wait_for_console(r"seq=5\b", timeout=150) is None:
+            res = vm.wait()
+            suite.check(f"{name}: replies before the kill", False,
+                        f"no reply to icmp_seq 5 ({res.verdict} {res.reason})")
+            return peers
         peer.stop_hard()
         say(f"{name}: vireo net killed with SIGKILL after icmp_seq 5; restarting it")
         peer, sock = start(work, vireo, name, args, log_tag=name + "-restarted")
