@@ -3,9 +3,11 @@
 #pragma once
 
 #include "bench/bench.hpp"
+#include "bench/peer_commands.hpp"
+#include "device/blk/blk_backend.hpp"
+#include "device/net/net_backend.hpp"
 #include "device/rng/rng.hpp"
 #include "driver/tools.hpp"
-#include "bench/peer_commands.hpp"
 
 namespace vireo::cli {
 
@@ -24,6 +26,9 @@ inline constexpr Command kCommands[] = {
     {"version", "print the version and exit", &version_main},
     {"bench ring", "ring cost on plain buffers: split/packed, EVENT_IDX on/off, 1 or 2 threads",
      &bench::ring_main},
+    {"net", "virtio-net vhost-user back-end (ports: loopback, sink, source, responder, tap, peer)",
+     &device::net::net_main},
+    {"blk", "virtio-blk vhost-user back-end on io_uring (--image FILE)", &device::blk::blk_main},
     {"rng", "virtio-rng vhost-user back-end (--socket-path PATH [--client])",
      &device::rng::rng_main},
     {"driver net", "virtio-net driver: traffic generator/checker against a vhost-user net back-end",

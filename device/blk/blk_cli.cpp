@@ -4,30 +4,28 @@
 #include "base/log.hpp"
 #include "base/options.hpp"
 #include "device/blk/blk_backend.hpp"
+#include "device/cli_options.hpp"
 #include "device/daemon.hpp"
 
 namespace vireo::device::blk {
 
 int blk_main(int argc, char** argv, int first) {
-  OptionParser o("vireo blk",
+  OptionParser o("vireo blk --socket-path PATH --image FILE [options]",
                  "virtio-blk vhost-user back-end on io_uring, serving a file or block device.");
-  auto& socket = o.add("socket-path", "", "vhost-user socket to listen on (required)");
+  BackendCli cli(o);  // --socket-path, --fd, --client, --busy-poll, --stats, --workers, ...
   auto& image = o.add("image", "", "regular file or block device to serve (required)");
   auto& readonly = o.flag("readonly", "offer VIRTIO_BLK_F_RO and refuse every write");
   auto& queues = o.add_u64("queues", 1, "request queues (VIRTIO_BLK_F_MQ when > 1)");
   auto& queue_size = o.add_u64("queue-size", 1024, "largest virtqueue size the front-end may set");
   auto& serial = o.add("serial", "vireo-blk", "device ID returned by GET_ID (at most 20 bytes)");
-  auto& workers = o.add_u64("workers", 1, "data-plane threads; queue i runs on worker i % N");
-  auto& busy_poll = o.flag("busy-poll", "workers spin with guest kicks suppressed");
   if (auto rc = o.parse(argc, argv, first)) return *rc;
-  if (socket.value.empty() || image.value.empty()) {
-    std::fprintf(stderr, "vireo blk: --socket-path and --image are required (see --help)\n");
+  if (image.value.empty()) {
+    std::fprintf(stderr, "vireo blk: --image is required (see --help)\n");
     return 2;
   }
   if (queues.as_u64() == 0 || queues.as_u64() > 256 || queue_size.as_u64() == 0 ||
-      queue_size.as_u64() > 32768 || workers.as_u64() == 0 || workers.as_u64() > 256) {
-    std::fprintf(stderr, "vireo blk: --queues and --workers must be 1..256, --queue-size "
-                         "1..32768\n");
+      queue_size.as_u64() > 32768) {
+    std::fprintf(stderr, "vireo blk: --queues must be 1..256, --queue-size 1..32768\n");
     return 2;
   }
 
@@ -38,6 +36,9 @@ int blk_main(int argc, char** argv, int first) {
   opt.max_queue_size = static_cast<std::uint16_t>(queue_size.as_u64());
   opt.serial = serial.value;
   auto dev = BlkBackend::create(opt);
+  if (dev) {
+    if (auto rc = cli.finish(**dev)) return *rc;
+  }
   if (!dev) {
     VIREO_LOG_ERROR("%s", dev.error().c_str());
     return 1;
@@ -49,11 +50,7 @@ int blk_main(int argc, char** argv, int first) {
                  (*dev)->image().has_direct() ? "O_DIRECT" : "buffered", opt.num_queues,
                  opt.read_only ? ", read-only" : "");
 
-  DaemonOptions d;
-  d.socket_path = socket.value;
-  d.workers = static_cast<unsigned>(workers.as_u64());
-  d.busy_poll = busy_poll.set;
-  return run_daemon(**dev, d);
+  return run_daemon(**dev, cli.options());
 }
 
 }  // namespace vireo::device::blk
