@@ -171,6 +171,8 @@ Outcome Session::on_set_features(proto::Message& m) {
     return fail("front-end sent SET_FEATURES changing VIRTIO_F_RING_PACKED while rings are started");
   if (auto ok = backend_.set_features(f); !ok)
     return fail("device refused features: " + ok.error(), false);
+  if (f != features_)
+    VIREO_LOG_INFO("front-end acked features %s (offered %s)", hex(f).c_str(), hex(offered_features()).c_str());
   Quiesce q(*this);
   features_ = f;
   features_set_ = true;
@@ -192,6 +194,7 @@ Outcome Session::on_set_protocol_features(proto::Message& m) {
                 " with features the back-end did not offer (" + hex(f & ~offered_protocol_features()) + ")", false);
   // rst INBAND_NOTIFICATIONS is not offered, so its BACKEND_REQ + REPLY_ACK rule cannot apply.
   protocol_features_ = f;
+  protocol_features_set_ = true;
   conn_.set_protocol_features(f);
   return {};
 }

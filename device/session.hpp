@@ -169,6 +169,7 @@ class Session {
   bool features_set_ = false;
   std::uint64_t features_ = 0;
   std::uint64_t protocol_features_ = 0;
+  bool protocol_features_set_ = false;  // SET_PROTOCOL_FEATURES received (bit 30 was offered)
   std::uint8_t status_ = 0;
 };
 

@@ -3,6 +3,8 @@
 
 #include "base/log.hpp"
 #include "device/session.hpp"
+
+#include "vring/packed_resume.hpp"
 #include "proto/message_table.hpp"
 #include "vring/features.hpp"
 #include "vring/layout.hpp"
@@ -107,6 +109,11 @@ Outcome Session::on_set_vring_base(proto::Message& m) {
   const proto::VringBase b = proto::decode_vring_base(st.num, packed());
   (*s)->base = vring::RingState{vring::PackedCursor{b.avail_idx, packed() ? b.avail_wrap : true},
                                 vring::PackedCursor{b.used_idx, packed() ? b.used_wrap : true}};
+  // DPDK 22.11's virtio-user sends only the avail half (bits 0-15) for a packed ring and leaves
+  // the used half 0, as DPDK's own vhost reads only that half. A used position of (0, wrap 0)
+  // would mean a whole ring in flight: take it as "used = avail", which is what such a
+  // front-end means (it sets the base only on a stopped, drained ring).
+  if (packed() && (st.num >> 16) == 0) (*s)->base.used = (*s)->base.avail;
   return {};
 }
 
@@ -168,8 +175,9 @@ Outcome Session::on_set_vring_err(proto::Message& m) {
 Outcome Session::on_set_vring_enable(proto::Message& m) {
   const auto st = m.payload_as<proto::VringState>();
   // rst SET_VRING_ENABLE: "This request should be sent only when VHOST_USER_F_PROTOCOL_FEATURES
-  // has been negotiated."
-  if (!vring::has_feature(features_, vring::kFProtocolFeatures))
+  // has been negotiated." QEMU sends it (enable 0) before SET_FEATURES, once the protocol
+  // features are negotiated (GET/SET_PROTOCOL_FEATURES are only legal after bit 30 was offered).
+  if (!vring::has_feature(features_, vring::kFProtocolFeatures) && !protocol_features_set_)
     return fail("front-end sent SET_VRING_ENABLE without negotiating VHOST_USER_F_PROTOCOL_FEATURES");
   auto s = slot(m, st.index);
   if (!s) return Unexpected(s.error());
@@ -177,6 +185,26 @@ Outcome Session::on_set_vring_enable(proto::Message& m) {
   set_enabled(**s, st.num == 1);
   return {};
 }
+
+namespace {
+
+// A packed ring keeps no index in shared memory, so after a back-end crash the front-end may send
+// a stale position (QEMU does: vring/packed_resume.hpp). Without inflight tracking the descriptor
+// flags are the only record of where the crashed back-end stood.
+vring::RingState resume_position(std::uint64_t features, std::uint16_t index, std::uint16_t num,
+                                 void* desc, vring::RingState base) {
+  if (!vring::has_feature(features, vring::kFRingPacked)) return base;
+  const auto view = vring::PackedRingView::at(desc, nullptr, nullptr, num);
+  if (vring::packed_base_plausible(view, base)) return base;
+  const vring::RingState found = vring::packed_position_from_ring(view);
+  VIREO_LOG_WARN("queue %u: the front-end's packed ring position (avail %u wrap %d) does not match "
+                 "the ring, which shows avail %u wrap %d (a previous back-end stopped without "
+                 "reporting it); resuming where the ring shows", index, base.avail.idx,
+                 base.avail.wrap, found.avail.idx, found.avail.wrap);
+  return found;
+}
+
+}  // namespace
 
 // Called with the workers quiesced.
 Outcome Session::start_ring(VringSlot& s, std::uint16_t index) {
@@ -187,8 +215,9 @@ Outcome Session::start_ring(VringSlot& s, std::uint16_t index) {
   auto areas = resolve(*mem_, s);
   if (!areas) return fail(q + " cannot start: " + areas.error());
   Ring ring = vring::make_device_queue<vring::RegionTable>(features_);
+  const vring::RingState base = inflight_ ? s.base : resume_position(features_, index, s.num, areas->desc, s.base);
   auto ok = vring::configure_queue(ring, &mem_->regions(), features_, s.num, areas->desc,
-                                   areas->avail, areas->used, s.base);
+                                   areas->avail, areas->used, base);
   if (!ok) return fail(q + " cannot start: " + vring::to_string(ok.error()));
   InflightQueue* inflight = inflight_ ? inflight_->queue(index) : nullptr;
   s.vq = std::make_unique<VirtQueue>(index, std::move(ring),
