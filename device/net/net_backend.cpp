@@ -119,9 +119,11 @@ void NetBackend::read_config(std::uint32_t offset, std::span<std::byte> out) con
 }
 
 Status NetBackend::set_features(std::uint64_t features) {
+  // §5.1.3.1 makes MQ depend on CTRL_VQ, but over vhost-user the front-end keeps the control queue
+  // for itself (QEMU never passes CTRL_VQ on) and selects pairs with SET_VRING_ENABLE (rst
+  // "Multiple queue support"): without CTRL_VQ every pair is active.
   if (vring::has_feature(features, kFMq) && !vring::has_feature(features, kFCtrlVq))
-    return error("the driver accepted VIRTIO_NET_F_MQ without VIRTIO_NET_F_CTRL_VQ, which §5.1.3.1 "
-                 "requires; refusing the feature set");
+    active_pairs_.store(options_.pairs, std::memory_order_relaxed);
   mergeable_ = vring::has_feature(features, kFMrgRxbuf);
   csum_ = vring::has_feature(features, kFCsum);
   // §5.1.6: the header has num_buffers with VERSION_1 or MRG_RXBUF (12 bytes), else 10 bytes.

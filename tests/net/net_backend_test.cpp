@@ -314,9 +314,12 @@ TEST(NetBackend, ConfigSpaceAndFeatures) {
   std::uint16_t mtu = 0;  // a partial read at an offset
   dev.read_config(offsetof(NetConfig, mtu), {reinterpret_cast<std::byte*>(&mtu), 2});
   EXPECT_EQ(mtu, 9000);
-  // §5.1.3.1: MQ requires CTRL_VQ.
-  EXPECT_FALSE(dev.set_features(vring::feature_bit(kFMq)));
+  // MQ without CTRL_VQ: the vhost-user front-end keeps the control queue; every pair is active.
+  EXPECT_TRUE(dev.set_features(vring::feature_bit(kFMq)));
+  EXPECT_EQ(dev.active_pairs(), 3);
+  dev.reset();
   EXPECT_TRUE(dev.set_features(vring::feature_bit(kFMq) | vring::feature_bit(kFCtrlVq)));
+  EXPECT_EQ(dev.active_pairs(), 1);  // with a control queue the driver selects pairs (§5.1.6.5.5)
   EXPECT_EQ(dev.hdr_len(), 10u);  // legacy driver without MRG_RXBUF: 10-byte header
   EXPECT_TRUE(dev.set_features(vring::feature_bit(vring::kFVersion1)));
   EXPECT_EQ(dev.hdr_len(), 12u);
