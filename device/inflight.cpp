@@ -26,20 +26,6 @@ std::uint64_t inflight_queue_bytes(InflightLayout layout, std::uint16_t queue_si
                   kInflightAlignment);
 }
 
-std::vector<std::uint16_t> InflightQueue::pending() const {
-  std::vector<std::pair<std::uint64_t, std::uint16_t>> v;
-  for (std::uint16_t i = 0; i < size_; ++i) {
-    if (layout_ == InflightLayout::split && split_desc()[i].inflight == 1)
-      v.emplace_back(split_desc()[i].counter, i);
-    if (layout_ == InflightLayout::packed && packed_desc()[i].inflight == 1)
-      v.emplace_back(packed_desc()[i].counter, packed_desc()[i].id);
-  }
-  std::sort(v.begin(), v.end());
-  std::vector<std::uint16_t> out;
-  for (auto& [counter, id] : v) out.push_back(id);
-  return out;
-}
-
 InflightRegion::InflightRegion(InflightLayout layout, proto::UniqueFd fd, proto::Mapping map,
                                std::uint16_t num_queues, std::uint16_t queue_size,
                                std::uint64_t offset)

@@ -19,57 +19,17 @@
 #include "proto/messages.hpp"
 #include "proto/sys/mapping.hpp"
 #include "proto/sys/unique_fd.hpp"
+#include "vring/inflight_log.hpp"
 
 namespace vireo::device {
 
 enum class InflightLayout : std::uint8_t { split, packed };
 
-struct DescStateSplit {
-  std::uint8_t inflight;    // 1 while the head is in flight
-  std::uint8_t padding[5];
-  std::uint16_t next;       // link in the last batch list
-  std::uint64_t counter;    // pop order, for resubmission
-};
-static_assert(sizeof(DescStateSplit) == 16);
-
-struct QueueRegionSplit {
-  std::uint64_t features;
-  std::uint16_t version;        // 1
-  std::uint16_t desc_num;       // queue size
-  std::uint16_t last_batch_head;
-  std::uint16_t used_idx;
-  // DescStateSplit desc[desc_num] follows
-};
-static_assert(sizeof(QueueRegionSplit) == 16);
-
-struct DescStatePacked {
-  std::uint8_t inflight;
-  std::uint8_t padding;
-  std::uint16_t next;     // free list link
-  std::uint16_t last;     // last entry of the buffer's list
-  std::uint16_t num;      // descriptors of the buffer
-  std::uint64_t counter;
-  std::uint16_t id;       // buffer id
-  std::uint16_t flags;
-  std::uint32_t len;
-  std::uint64_t addr;
-};
-static_assert(sizeof(DescStatePacked) == 32);
-
-struct QueueRegionPacked {
-  std::uint64_t features;
-  std::uint16_t version;
-  std::uint16_t desc_num;
-  std::uint16_t free_head;
-  std::uint16_t old_free_head;
-  std::uint16_t used_idx;
-  std::uint16_t old_used_idx;
-  std::uint8_t used_wrap_counter;
-  std::uint8_t old_used_wrap_counter;
-  std::uint8_t padding[7];
-  // DescStatePacked desc[desc_num] follows (at offset 32: the struct is 8-byte aligned)
-};
-static_assert(sizeof(QueueRegionPacked) == 32);
+// The rst structs, byte for byte (defined in vring/, which records into them).
+using DescStateSplit = vring::InflightDescSplit;
+using QueueRegionSplit = vring::InflightQueueSplit;
+using DescStatePacked = vring::InflightDescPacked;
+using QueueRegionPacked = vring::InflightQueuePacked;
 
 inline constexpr std::uint64_t kInflightAlignment = 64;
 inline constexpr std::uint16_t kInflightVersion = 1;
@@ -79,23 +39,29 @@ std::uint64_t inflight_queue_bytes(InflightLayout layout, std::uint16_t queue_si
 
 // One queue's region inside the shared mapping (guest-visible only to the front-end, but it
 // survives back-end restarts, so its contents are checked before use).
+// One queue's region inside the shared mapping, and the log the ring records into.
 class InflightQueue {
  public:
   InflightQueue(InflightLayout layout, std::byte* base, std::uint16_t queue_size)
-      : layout_(layout), base_(base), size_(queue_size) {}
+      : log_(layout == InflightLayout::split ? vring::InflightLog::Layout::split
+                                             : vring::InflightLog::Layout::packed,
+             base, queue_size),
+        layout_(layout), base_(base) {}
   InflightLayout layout() const { return layout_; }
-  std::uint16_t queue_size() const { return size_; }
-  QueueRegionSplit* split() const { return reinterpret_cast<QueueRegionSplit*>(base_); }
-  DescStateSplit* split_desc() const { return reinterpret_cast<DescStateSplit*>(base_ + 16); }
-  QueueRegionPacked* packed() const { return reinterpret_cast<QueueRegionPacked*>(base_); }
-  DescStatePacked* packed_desc() const { return reinterpret_cast<DescStatePacked*>(base_ + 32); }
+  std::uint16_t queue_size() const { return log_.queue_size(); }
+  QueueRegionSplit* split() const { return &log_.split_hdr(); }
+  DescStateSplit* split_desc() const { return &log_.split_desc(0); }
+  QueueRegionPacked* packed() const { return &log_.packed_hdr(); }
+  DescStatePacked* packed_desc() const { return &log_.packed_desc(0); }
   // Heads (split) / ids (packed) marked in flight, in the order they were popped (counter).
-  std::vector<std::uint16_t> pending() const;
+  std::vector<std::uint16_t> pending() const { return log_.pending(); }
+  // What ring.set_inflight_log() takes (the session attaches it when a ring starts).
+  vring::InflightLog& log() { return log_; }
 
  private:
+  vring::InflightLog log_;
   InflightLayout layout_;
   std::byte* base_;
-  std::uint16_t size_;
 };
 
 class InflightRegion {

@@ -62,8 +62,12 @@ Outcome Session::on_get_inflight_fd(proto::Message& m) {
     return fail("cannot send the GET_INFLIGHT_FD reply: " + ok.error().message());
   Quiesce q(*this);
   inflight_ = std::move(*region);
-  for (std::size_t i = 0; i < vrings_.size(); ++i)
-    if (vrings_[i].vq) vrings_[i].vq->set_inflight(inflight_->queue(i));
+  for (std::size_t i = 0; i < vrings_.size(); ++i) {
+    if (!vrings_[i].vq) continue;
+    InflightQueue* iq = inflight_->queue(i);
+    vrings_[i].vq->set_inflight(iq);
+    vrings_[i].vq->visit([&](auto& r) { r.set_inflight_log(iq ? &iq->log() : nullptr); });
+  }
   return {};
 }
 
@@ -84,8 +88,12 @@ Outcome Session::on_set_inflight_fd(proto::Message& m) {
   }
   Quiesce q(*this);
   inflight_ = std::move(*region);
-  for (std::size_t i = 0; i < vrings_.size(); ++i)
-    if (vrings_[i].vq) vrings_[i].vq->set_inflight(inflight_->queue(i));
+  for (std::size_t i = 0; i < vrings_.size(); ++i) {
+    if (!vrings_[i].vq) continue;
+    InflightQueue* iq = inflight_->queue(i);
+    vrings_[i].vq->set_inflight(iq);
+    vrings_[i].vq->visit([&](auto& r) { r.set_inflight_log(iq ? &iq->log() : nullptr); });
+  }
   return {};
 }
 

@@ -225,6 +225,9 @@ Outcome Session::start_ring(VringSlot& s, std::uint16_t index) {
                                      s.err.get(), mem_, inflight, vring::kDefaultMaxSegments);
   s.started = true;
   s.vq->set_enabled(s.enabled);
+  // rst "Inflight I/O tracking": the ring records pops/pushes and resubmits what a previous
+  // back-end left in flight.
+  if (inflight) s.vq->visit([&](auto& r) { r.set_inflight_log(&inflight->log()); });
   attach_log(s);
   if (s.runnable()) backend_.queue_started(*s.vq);
   s.process_now = true;

@@ -24,6 +24,7 @@
 #include "vring/errc.hpp"
 #include "vring/features.hpp"
 #include "vring/index.hpp"
+#include "vring/inflight_log.hpp"
 #include "vring/memory.hpp"
 #include "vring/packed_device.hpp"
 #include "vring/split_device.hpp"
@@ -48,6 +49,7 @@ concept DeviceRing = requires(R& r, const R& cr, Chain& chain, std::span<Chain> 
   { r.disable_notification() } -> std::same_as<void>;
   { r.enable_notification() } -> std::same_as<bool>;
   { r.set_dirty_log(log, gpa) } -> std::same_as<void>;
+  { r.set_inflight_log(static_cast<InflightLog*>(nullptr)) } -> std::same_as<void>;
   { cr.broken() } -> std::same_as<bool>;
   { cr.error() } -> std::same_as<Errc>;
   { cr.state() } -> std::same_as<RingState>;

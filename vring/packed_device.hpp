@@ -30,6 +30,7 @@
 #include "vring/errc.hpp"
 #include "vring/features.hpp"
 #include "vring/index.hpp"
+#include "vring/inflight_log.hpp"
 #include "vring/layout.hpp"
 #include "vring/memory.hpp"
 
@@ -119,8 +120,11 @@ class PackedDeviceRing {
       // the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
       const std::uint16_t head_flags = load_acquire(view_.desc[avail_.idx].flags);
       if (!is_available(head_flags, avail_.wrap)) break;
+      const std::uint16_t head_slot = avail_.idx;
       if (const Errc e = walk(head_flags, out[n]); e != Errc::ok) [[unlikely]]
         return break_ring(e);
+      if (inflight_log_ != nullptr) [[unlikely]]
+        inflight_log_->packed_pop(head_slot, out[n].head().ndescs, out[n].head().id);
       ++n;
       ++inflight_;
     }
@@ -165,6 +169,9 @@ class PackedDeviceRing {
     // release: pairs with the driver's acquire load of the first used descriptor's flags; every
     // used descriptor of this batch is written before it.
     store_release(view_.desc[start.idx].flags, first_flags);
+    if (inflight_log_ != nullptr) [[unlikely]]
+      for (std::uint32_t i = 0; i < n_shadow_; ++i)
+        inflight_log_->packed_published(shadow_[i].id, used_.idx, used_.wrap);
     if (log_ != nullptr) [[unlikely]]
       log_slots(start, used_);
     n_shadow_ = 0;
@@ -230,6 +237,13 @@ class PackedDeviceRing {
     ring_log_gpa_ = ring_log_gpa;
   }
 
+  // Records pops and used buffers in a vhost-user inflight region (simplified packed layout: one
+  // entry per buffer at its head slot; no resubmission yet). nullptr detaches.
+  void set_inflight_log(InflightLog* log) {
+    inflight_log_ = (log != nullptr && configured_ && log->layout() == InflightLog::Layout::packed &&
+                     log->queue_size() == size_) ? log : nullptr;
+  }
+
   bool broken() const { return broken_; }
   Errc error() const { return error_; }
   RingState state() const { return RingState{avail_, used_}; }  // GET_VRING_BASE: both cursors
@@ -272,6 +286,7 @@ class PackedDeviceRing {
     broken_ = false;
     error_ = Errc::ok;
     configured_ = false;
+    inflight_log_ = nullptr;
   }
 
   vireo::Unexpected<Errc> break_ring(Errc e) {
@@ -431,6 +446,7 @@ class PackedDeviceRing {
   std::uint32_t n_shadow_ = 0;
   const DirtyLog* log_ = nullptr;
   std::uint64_t ring_log_gpa_ = 0;
+  InflightLog* inflight_log_ = nullptr;
 };
 
 }  // namespace vireo::vring

@@ -37,6 +37,7 @@
 #include "vring/errc.hpp"
 #include "vring/features.hpp"
 #include "vring/index.hpp"
+#include "vring/inflight_log.hpp"
 #include "vring/layout.hpp"
 #include "vring/memory.hpp"
 
@@ -130,8 +131,12 @@ class SplitDeviceRing {
     // §2.7.6: the driver never exposes more than Queue Size heads beyond what the device consumed.
     if (pending > size_) [[unlikely]]
       return break_ring(Errc::avail_index_jump);
-    const std::size_t n = std::min<std::size_t>(out.size(), pending);
-    for (std::size_t i = 0; i < n; ++i) {
+    std::size_t first = 0;
+    if (n_resubmit_ != 0) [[unlikely]] {
+      if (const Errc e = pop_resubmitted(out, first); e != Errc::ok) return break_ring(e);
+    }
+    const std::size_t n = first + std::min<std::size_t>(out.size() - first, pending);
+    for (std::size_t i = first; i < n; ++i) {
       // relaxed: the ring entry is ordered by the avail->idx acquire above.
       const std::uint16_t head = load_relaxed(view_.avail_ring[next_avail_ & mask_]);
       // §2.7.6: ring[] holds descriptor-table indexes, so a head must be < Queue Size.
@@ -139,6 +144,8 @@ class SplitDeviceRing {
         return break_ring(Errc::head_out_of_range);
       if (const Errc e = walk(head, out[i]); e != Errc::ok) [[unlikely]]
         return break_ring(e);
+      if (inflight_log_ != nullptr) [[unlikely]]
+        inflight_log_->split_pop(head);
       ++next_avail_;
       ++inflight_;
     }
@@ -166,6 +173,8 @@ class SplitDeviceRing {
   void flush() {
     if (n_shadow_ == 0 || broken_ || !configured_) return;
     const std::uint16_t start = used_idx_ & mask_;
+    if (inflight_log_ != nullptr) [[unlikely]]  // rst: link the batch before updating used
+      for (std::uint32_t i = 0; i < n_shadow_; ++i) inflight_log_->split_batch(static_cast<std::uint16_t>(shadow_[i].id));
     const std::uint32_t first = std::min<std::uint32_t>(n_shadow_, size_ - start);
     std::memcpy(view_.used_ring + start, shadow_.get(), first * sizeof(UsedElem));
     if (first < n_shadow_)
@@ -174,6 +183,9 @@ class SplitDeviceRing {
     // release: pairs with the driver's acquire load of used->idx before it reads the used elements
     // (§2.7.8.2: the device updates idx after writing the ring entries).
     store_release(*view_.used_idx, new_idx);
+    if (inflight_log_ != nullptr) [[unlikely]]  // rst: clear the batch after used->idx moved
+      for (std::uint32_t i = 0; i < n_shadow_; ++i)
+        inflight_log_->split_published(static_cast<std::uint16_t>(shadow_[i].id), new_idx);
     if (log_ != nullptr) [[unlikely]] {
       log_ring(kUsedRingOffset + start * sizeof(UsedElem), first * sizeof(UsedElem));
       if (first < n_shadow_) log_ring(kUsedRingOffset, (n_shadow_ - first) * sizeof(UsedElem));
@@ -237,6 +249,29 @@ class SplitDeviceRing {
     ring_log_gpa_ = ring_log_gpa;
   }
 
+  // Records pops and used elements in a vhost-user inflight region (nullptr detaches). Call after
+  // configure(): it recovers the region (rst "When reconnecting": roll back the last batch) and
+  // queues the heads still in flight, which the next pops return first, in counter order; the
+  // avail position restarts at used->idx + their number, as libvhost-user vu_check_queue_inflights.
+  // Allocates (control path only).
+  void set_inflight_log(InflightLog* log) {
+    inflight_log_ = nullptr;
+    n_resubmit_ = resubmit_pos_ = 0;
+    if (log == nullptr || !configured_ || log->layout() != InflightLog::Layout::split ||
+        log->queue_size() != size_)
+      return;
+    inflight_log_ = log;
+    const std::vector<std::uint16_t> pending = log->split_recover(used_idx_);
+    if (pending.empty()) return;
+    if (resubmit_capacity_ < size_) {
+      resubmit_ = std::make_unique<std::uint16_t[]>(size_);
+      resubmit_capacity_ = size_;
+    }
+    n_resubmit_ = static_cast<std::uint16_t>(std::min<std::size_t>(pending.size(), size_));
+    std::copy_n(pending.begin(), n_resubmit_, resubmit_.get());
+    next_avail_ = static_cast<std::uint16_t>(used_idx_ + n_resubmit_);
+  }
+
   bool broken() const { return broken_; }
   Errc error() const { return error_; }
   // GET_VRING_BASE: avail.idx = next_avail (the used index lives in the ring itself).
@@ -273,6 +308,8 @@ class SplitDeviceRing {
     broken_ = false;
     error_ = Errc::ok;
     configured_ = false;
+    inflight_log_ = nullptr;
+    n_resubmit_ = resubmit_pos_ = 0;
   }
 
   vireo::Unexpected<Errc> break_ring(Errc e) {
@@ -342,6 +379,19 @@ class SplitDeviceRing {
     return Errc::ok;
   }
 
+  // Walks the heads left in flight by a previous back-end (set_inflight_log) into out[0..).
+  Errc pop_resubmitted(std::span<Chain> out, std::size_t& n) noexcept {
+    while (resubmit_pos_ < n_resubmit_ && n < out.size()) {
+      const std::uint16_t head = resubmit_[resubmit_pos_++];
+      if (head >= size_) return Errc::head_out_of_range;  // the region is front-end memory
+      if (const Errc e = walk(head, out[n]); e != Errc::ok) return e;
+      ++n;
+      ++inflight_;
+    }
+    if (resubmit_pos_ == n_resubmit_) n_resubmit_ = resubmit_pos_ = 0;
+    return Errc::ok;
+  }
+
   void add_used(Head head, std::uint32_t written) {
     if (n_shadow_ == size_) flush();  // more pushes than pops (caller bug): keep the array bounded
     shadow_[n_shadow_++] = UsedElem{head.id, written};
@@ -407,6 +457,11 @@ class SplitDeviceRing {
   std::uint32_t n_shadow_ = 0;
   const DirtyLog* log_ = nullptr;
   std::uint64_t ring_log_gpa_ = 0;
+  InflightLog* inflight_log_ = nullptr;
+  std::unique_ptr<std::uint16_t[]> resubmit_;  // heads to pop again after a reconnect
+  std::uint32_t resubmit_capacity_ = 0;
+  std::uint16_t n_resubmit_ = 0;
+  std::uint16_t resubmit_pos_ = 0;
 };
 
 }  // namespace vireo::vring

@@ -115,3 +115,43 @@ TEST(InflightQueue, PendingIsInCounterOrder) {
 
 }  // namespace
 }  // namespace vireo::test
+
+namespace vireo::test {
+namespace {
+
+// Through the daemon: after buffers were popped and completed, the region holds their pop
+// counters and the used position, and nothing is left in flight.
+TEST_P(Inflight, RegionRecordsPopsOfTheRunningRing) {
+  const bool packed = GetParam();
+  RngRig rig;
+  ASSERT_TRUE(rig.fe.negotiate(kBaseFeatures | (packed ? kPacked : 0), kProtoAll));
+  proto::InflightDesc want{0, 0, 1, 8, {0, 0}};
+  auto r = rig.fe.request(FrontendReq::get_inflight_fd, proto::as_bytes(want));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->fds.size(), 1u);
+  const auto d = r->payload_as<proto::InflightDesc>();
+  auto map = proto::Mapping::map(r->fds[0].get(), d.mmap_size, d.mmap_offset, true);
+  ASSERT_TRUE(map);
+  ASSERT_TRUE(rig.fe.set_mem_table());
+  ASSERT_TRUE(rig.fe.setup_queue(0, 8));
+  for (int i = 0; i < 3; ++i) rig.fe.add_writable(0, 32);
+  rig.fe.kick(0, true);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(rig.fe.wait_used(0));
+  ASSERT_TRUE(rig.sync());
+  device::InflightQueue q(packed ? device::InflightLayout::packed : device::InflightLayout::split,
+                          map->data(), 8);
+  EXPECT_TRUE(q.pending().empty());
+  if (packed) {
+    EXPECT_EQ(q.packed()->used_idx, 3u);
+    EXPECT_EQ(q.packed_desc()[2].counter, 3u);
+    EXPECT_EQ(q.packed_desc()[2].num, 1u);
+  } else {
+    EXPECT_EQ(q.split()->used_idx, 3u);
+    std::uint64_t counters = 0;
+    for (int i = 0; i < 8; ++i) counters += q.split_desc()[i].counter;
+    EXPECT_EQ(counters, 1u + 2u + 3u) << "three pops recorded with counters 1, 2, 3";
+  }
+}
+
+}  // namespace
+}  // namespace vireo::test
