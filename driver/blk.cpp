@@ -219,8 +219,10 @@ Result<std::uint8_t> BlkDriver::execute(const BlkRequest& rq) {
     if (!got) return Unexpected(got.error());
     if (*got == 1) return c.status;
     if (auto w = wait(100); !w) return Unexpected(w.error());
-    if (!fe_->check_connection() || ++idle > 300)
-      return error(Error::Kind::disconnected, "virtio-blk: no completion (back-end gone or stuck)");
+    // A back-end that died with the request in flight: reconnect; the resumed ring hands the
+    // request to the new back-end and the wait goes on.
+    if (auto link = poll_link(); !link) return Unexpected(link.error());
+    if (++idle > 300) return error(Error::Kind::device, "virtio-blk: no completion in 30 s (back-end stuck)");
   }
 }
 

@@ -39,6 +39,7 @@ Result<BenchResult> run_bench(BlkDriver& blk, bool write, std::uint32_t bs, doub
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   bool running = true;
+  auto last_progress = start;
   while (running || blk.in_flight() != 0) {
     if (running && Clock::now() >= end) running = false;
     batch.clear();
@@ -55,6 +56,16 @@ Result<BenchResult> run_bench(BlkDriver& blk, bool write, std::uint32_t bs, doub
     }
     auto got = blk.poll(done);
     if (!got) return Unexpected(got.error());
+    if (*got != 0) {
+      last_progress = Clock::now();
+    } else if (Clock::now() - last_progress > std::chrono::milliseconds(10)) {
+      auto link = blk.poll_link();  // back-end gone? reconnect and resume the ring
+      if (!link) return Unexpected(link.error());
+      if (*link) ++r.reconnects, last_progress = Clock::now();
+      if (Clock::now() - last_progress > std::chrono::seconds(10))
+        return error(Error::Kind::device, "no completion for 10 s with " + std::to_string(blk.in_flight()) +
+                                              " requests in flight");
+    }
     for (std::size_t k = 0; k < *got; ++k) {
       if (done[k].status != kBlkSOk) ++r.errors;
       else ++r.ios;

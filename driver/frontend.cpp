@@ -209,12 +209,19 @@ bool Frontend::check_connection() {
   return false;
 }
 
+// Retries until connect_timeout_ms: a restarting back-end may accept and then drop a connection
+// while it is still setting up (seen with qemu-storage-daemon).
 Result<void> Frontend::reconnect() {
-  conn_ = proto::Connection();
-  if (auto ok = connect_socket(); !ok) return ok;
-  if (auto ok = negotiate(true); !ok) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.connect_timeout_ms);
+  for (;;) {
     conn_ = proto::Connection();
-    return ok;
+    Result<void> ok = connect_socket();
+    if (ok) ok = negotiate(true);
+    if (ok) break;
+    conn_ = proto::Connection();
+    if (ok.error().kind != Error::Kind::disconnected || std::chrono::steady_clock::now() >= deadline) return ok;
+    VIREO_LOG_INFO("front-end: reconnect attempt failed (%s); retrying", ok.error().reason.c_str());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ++reconnects_;
   for (std::uint16_t i = 0; i < queues_.size(); ++i) kick(i);  // rst "Reconnection": resume I/O

@@ -14,7 +14,7 @@
 //
 // Negotiation order (QEMU's): GET_FEATURES, GET/SET_PROTOCOL_FEATURES (REPLY_ACK, MQ, CONFIG),
 // GET_QUEUE_NUM, SET_OWNER, SET_FEATURES, SET_MEM_TABLE, then per queue SET_VRING_NUM / BASE /
-// ADDR / KICK / CALL and SET_VRING_ENABLE (with VHOST_USER_F_PROTOCOL_FEATURES).
+// ADDR / CALL / KICK and SET_VRING_ENABLE (with VHOST_USER_F_PROTOCOL_FEATURES).
 // Threading: one thread at a time per Frontend (rings, kicks and control messages alike).
 #pragma once
 

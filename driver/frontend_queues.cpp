@@ -71,9 +71,12 @@ Result<void> Frontend::start_queue(std::uint16_t i, const vring::RingState& base
   const int kick_fd = q.kick.fd();
   const int call_fd = q.call.fd();
   const proto::U64 idx{proto::encode_vring_file(static_cast<std::uint8_t>(i), false)};
-  if (auto ok = send(FrontendReq::set_vring_kick, proto::as_bytes(idx), std::span<const int>(&kick_fd, 1)); !ok)
-    return ok;
+  // CALL before KICK: the kick fd starts the ring (rst "Ring states"), and a back-end that finds
+  // work at once after a reconnect must already have somewhere to signal completions
+  // (libvhost-user in qemu-storage-daemon panics writing an unset call fd otherwise).
   if (auto ok = send(FrontendReq::set_vring_call, proto::as_bytes(idx), std::span<const int>(&call_fd, 1)); !ok)
+    return ok;
+  if (auto ok = send(FrontendReq::set_vring_kick, proto::as_bytes(idx), std::span<const int>(&kick_fd, 1)); !ok)
     return ok;
   if (vring::has_feature(features_, vring::kFProtocolFeatures)) {
     // rst "Ring states": with VHOST_USER_F_PROTOCOL_FEATURES rings start disabled.

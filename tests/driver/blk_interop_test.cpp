@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <thread>
 #include <vector>
 
 #include "driver/blk.hpp"
@@ -34,13 +38,16 @@ class BlkInterop : public ::testing::Test {
     proto::UniqueFd fd(::open(image_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     ASSERT_TRUE(fd.valid());
     ASSERT_EQ(::ftruncate(fd.get(), kImageBytes), 0);
-    ASSERT_TRUE(qsd_.start({g_qsd, "--blockdev",
-                            "driver=file,node-name=file0,filename=" + image_ + ",discard=unmap",
-                            "--export",
-                            "type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path=" + sock_ +
-                                ",writable=on"},
-                           dir_.path() + "/qsd.log"));
-    ASSERT_TRUE(qsd_.wait_for_socket(sock_, 20'000)) << qsd_.log_tail();
+    ASSERT_TRUE(start_qsd()) << qsd_.log_tail();
+  }
+
+  bool start_qsd() {
+    return qsd_.start({g_qsd, "--blockdev", "driver=file,node-name=file0,filename=" + image_ + ",discard=unmap",
+                       "--export",
+                       "type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path=" + sock_ +
+                           ",writable=on"},
+                      dir_.path() + "/qsd.log") &&
+           qsd_.wait_for_socket(sock_, 20'000);
   }
 
   std::unique_ptr<BlkDriver> open(std::uint16_t depth, Layout layout = Layout::split) {
@@ -190,6 +197,54 @@ TEST_F(BlkInterop, WriteZeroesAndDiscard) {
     ASSERT_TRUE(d);
     EXPECT_EQ(*d, kBlkSOk);
   }
+}
+
+// qemu-storage-daemon SIGKILLed between (and possibly during) synchronous writes, then restarted:
+// the driver reconnects, the ring resumes at used->idx, and writes carry on and reach the file.
+TEST_F(BlkInterop, ReconnectAfterTheDaemonIsKilled) {
+  auto blk = open(1);
+  ASSERT_TRUE(blk);
+  auto buf = blk->alloc_buffer(4096);
+  ASSERT_TRUE(buf);
+  std::atomic<bool> restarted{false}, done{false};
+  struct Joiner {  // an ASSERT returning early must not leave a joinable thread behind
+    std::atomic<bool>& done;
+    std::thread t;
+    ~Joiner() {
+      done = true;
+      if (t.joinable()) t.join();
+    }
+  } killer{done, {}};
+  killer.t = std::thread([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    qsd_.stop(SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::filesystem::remove(sock_);
+    restarted = start_qsd();
+    while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(10));  // PDEATHSIG: stay alive
+    qsd_.stop(SIGKILL);
+  });
+  std::uint64_t writes = 0, after = 0, reconnects = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < end) {
+    fill(*buf, writes);
+    auto w = blk->write(8 * (writes % 1024), *buf);  // reconnects inside if the daemon dies
+    ASSERT_TRUE(w) << w.error().reason;
+    ASSERT_EQ(*w, kBlkSOk);
+    ++writes;
+    if (blk->frontend().reconnects() != 0) ++after;
+    auto link = blk->poll_link();
+    ASSERT_TRUE(link) << link.error().reason;
+  }
+  reconnects = blk->frontend().reconnects();
+  done = true;
+  killer.t.join();
+  ASSERT_TRUE(restarted);
+  EXPECT_EQ(reconnects, 1u);
+  EXPECT_GT(after, 10u) << "writes did not resume after the reconnect";
+  auto host = host_bytes(8 * ((writes - 1) % 1024) * 512, 4096);
+  fill(*buf, writes - 1);
+  EXPECT_EQ(std::memcmp(host.data(), buf->data(), 4096), 0);
 }
 
 TEST_F(BlkInterop, PackedIsRefusedWhenTheExportDoesNotOfferIt) {

@@ -130,7 +130,7 @@ class FrontendFake : public ::testing::Test {
   GuestMemory mem_;
 };
 
-TEST_F(FrontendFake, NegotiatesInQemuOrder) {
+TEST_F(FrontendFake, NegotiatesInQemuOrderWithCallBeforeKick) {
   FakeBackend fake;
   auto fe = open(fake, Layout::split);
   ASSERT_TRUE(fe);
@@ -141,7 +141,7 @@ TEST_F(FrontendFake, NegotiatesInQemuOrder) {
   std::vector<R> want = {R::get_features, R::get_protocol_features, R::set_protocol_features, R::get_queue_num,
                          R::set_owner, R::set_features, R::set_mem_table};
   for (int q = 0; q < 2; ++q)
-    for (R r : {R::set_vring_num, R::set_vring_base, R::set_vring_addr, R::set_vring_kick, R::set_vring_call,
+    for (R r : {R::set_vring_num, R::set_vring_base, R::set_vring_addr, R::set_vring_call, R::set_vring_kick,
                 R::set_vring_enable})
       want.push_back(r);
   ASSERT_EQ(fake.seen.size(), want.size());
