@@ -97,6 +97,8 @@ Result<void> BlkDriver::setup_slots() {
   user_.assign(options_.depth, 0);
   free_.reserve(options_.depth);
   for (std::uint16_t s = options_.depth; s-- > 0;) free_.push_back(s);
+  // Completions are polled; wait() re-enables used-buffer notifications around a sleep.
+  vring::process_burst(fe_->queue(0).ring, [](auto& ring) { ring.disable_cb(); });
   return {};
 }
 

@@ -116,6 +116,10 @@ Result<void> NetDriver::setup_buffers() {
     }
     if (auto ok = release(qp, all); !ok) return ok;
   }
+  // The driver polls: ask the device not to signal used buffers (§2.7.7 / §2.8.10) unless a caller
+  // sleeps in wait_rx(), which re-enables them around the wait.
+  for (std::uint16_t i = 0; i < fe_->num_queues(); ++i)
+    vring::process_burst(fe_->queue(i).ring, [](auto& ring) { ring.disable_cb(); });
   return {};
 }
 
