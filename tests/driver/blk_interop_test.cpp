@@ -1,5 +1,5 @@
-// Suite `interop`: the Vireo virtio-blk driver against qemu-storage-daemon's vhost-user-blk
-// export: patterns written at several offsets with queue depth 1 and 32 are read back and found
+// Suite `interop`: the Vireo virtio-blk driver against a vhost-user-blk back-end - by default
+// qemu-storage-daemon's export, with `--vireo PATH` Vireo's own `vireo blk`: patterns written at several offsets with queue depth 1 and 32 are read back and found
 // in the image file on the host; flush, write-zeroes, discard; out-of-range requests fail with
 // VIRTIO_BLK_S_IOERR; a packed ring is refused because the export does not offer it.
 #include <fcntl.h>
@@ -24,6 +24,7 @@ using vireo::testing::PeerProcess;
 using vireo::testing::TempDir;
 
 std::string g_qsd;
+std::string g_vireo;  // --vireo PATH: test against `vireo blk` instead of qemu-storage-daemon
 constexpr std::uint64_t kImageBytes = 64u << 20;
 
 void fill(std::span<std::byte> b, std::uint64_t seed) {
@@ -38,21 +39,24 @@ class BlkInterop : public ::testing::Test {
     proto::UniqueFd fd(::open(image_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     ASSERT_TRUE(fd.valid());
     ASSERT_EQ(::ftruncate(fd.get(), kImageBytes), 0);
-    ASSERT_TRUE(start_qsd()) << qsd_.log_tail();
+    ASSERT_TRUE(start_peer()) << peer_.log_tail();
   }
 
-  bool start_qsd() {
-    return qsd_.start({g_qsd, "--blockdev", "driver=file,node-name=file0,filename=" + image_ + ",discard=unmap",
+  bool start_peer() {
+    if (!g_vireo.empty())
+      return peer_.start({g_vireo, "blk", "--socket-path", sock_, "--image", image_}, dir_.path() + "/vireo.log") &&
+             peer_.wait_for_socket(sock_, 20'000);
+    return peer_.start({g_qsd, "--blockdev", "driver=file,node-name=file0,filename=" + image_ + ",discard=unmap",
                        "--export",
                        "type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path=" + sock_ +
                            ",writable=on"},
                       dir_.path() + "/qsd.log") &&
-           qsd_.wait_for_socket(sock_, 20'000);
+           peer_.wait_for_socket(sock_, 20'000);
   }
 
   std::unique_ptr<BlkDriver> open(std::uint16_t depth, Layout layout = Layout::split) {
     auto b = BlkDriver::open({.socket_path = sock_, .layout = layout, .depth = depth});
-    EXPECT_TRUE(b) << b.error().reason << "\n" << qsd_.log_tail();
+    EXPECT_TRUE(b) << b.error().reason << "\n" << peer_.log_tail();
     return b ? std::move(*b) : nullptr;
   }
 
@@ -66,7 +70,7 @@ class BlkInterop : public ::testing::Test {
 
   TempDir dir_;
   std::string image_, sock_;
-  PeerProcess qsd_;
+  PeerProcess peer_;
 };
 
 TEST_F(BlkInterop, ConfigSpaceGivesCapacity) {
@@ -217,12 +221,12 @@ TEST_F(BlkInterop, ReconnectAfterTheDaemonIsKilled) {
   } killer{done, {}};
   killer.t = std::thread([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    qsd_.stop(SIGKILL);
+    peer_.stop(SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     std::filesystem::remove(sock_);
-    restarted = start_qsd();
+    restarted = start_peer();
     while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(10));  // PDEATHSIG: stay alive
-    qsd_.stop(SIGKILL);
+    peer_.stop(SIGKILL);
   });
   std::uint64_t writes = 0, after = 0, reconnects = 0;
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
@@ -247,6 +251,26 @@ TEST_F(BlkInterop, ReconnectAfterTheDaemonIsKilled) {
   EXPECT_EQ(std::memcmp(host.data(), buf->data(), 4096), 0);
 }
 
+// A back-end that offers RING_PACKED (vireo blk) serves the same patterns on a packed ring.
+TEST_F(BlkInterop, PackedRingPatternsReadBack) {
+  auto b = BlkDriver::open({.socket_path = sock_, .layout = Layout::packed, .depth = 32});
+  if (!b) GTEST_SKIP() << "the back-end does not offer RING_PACKED: " << b.error().reason;
+  auto buf = (*b)->alloc_buffer(64 * 1024);
+  ASSERT_TRUE(buf);
+  for (std::uint64_t i = 0; i < 16; ++i) {
+    fill(*buf, 1000 + i);
+    auto w = (*b)->write(i * 4096, *buf);
+    ASSERT_TRUE(w) << w.error().reason;
+    ASSERT_EQ(*w, kBlkSOk);
+  }
+  ASSERT_TRUE((*b)->flush());
+  for (std::uint64_t i = 0; i < 16; ++i) {
+    fill(*buf, 1000 + i);
+    auto host = host_bytes(i * 4096 * 512, buf->size());
+    EXPECT_EQ(std::memcmp(host.data(), buf->data(), buf->size()), 0) << "block group " << i;
+  }
+}
+
 TEST_F(BlkInterop, PackedIsRefusedWhenTheExportDoesNotOfferIt) {
   auto b = BlkDriver::open({.socket_path = sock_, .layout = Layout::packed, .depth = 1});
   if (b) GTEST_SKIP() << "this qemu-storage-daemon offers RING_PACKED";
@@ -258,9 +282,16 @@ TEST_F(BlkInterop, PackedIsRefusedWhenTheExportDoesNotOfferIt) {
 }  // namespace vireo::driver
 
 int main(int argc, char** argv) {
-  auto tool = vireo::testing::find_program("qemu-storage-daemon");
-  if (!tool) return vireo::testing::skip("qemu-storage-daemon not found (Debian: apt-get install qemu-utils)");
-  vireo::driver::g_qsd = *tool;
+  if (argc >= 3 && std::string(argv[1]) == "--vireo") {
+    vireo::driver::g_vireo = argv[2];
+    argv[2] = argv[0];
+    argv += 2;
+    argc -= 2;
+  } else {
+    auto tool = vireo::testing::find_program("qemu-storage-daemon");
+    if (!tool) return vireo::testing::skip("qemu-storage-daemon not found (Debian: apt-get install qemu-utils)");
+    vireo::driver::g_qsd = *tool;
+  }
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }
