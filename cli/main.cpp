@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/options.hpp"
+#include "cli/bench_hooks.hpp"
 #include "cli/commands.hpp"
 
 namespace {
@@ -26,6 +27,7 @@ void print_help() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vireo::cli::install_bench_hooks("/proc/self/exe");
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
     print_help();
     return argc < 2 ? 2 : 0;
