@@ -115,20 +115,30 @@ class PackedDeviceRing {
     if (!configured_) [[unlikely]]
       return fail(Errc::not_ready);
     std::size_t n = 0;
-    while (n < out.size()) {
-      // acquire: pairs with the driver's release store of the head descriptor's flags, made after
-      // the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
-      const std::uint16_t head_flags = load_acquire(view_.desc[avail_.idx].flags);
-      if (!is_available(head_flags, avail_.wrap)) break;
-      const std::uint16_t head_slot = avail_.idx;
-      if (const Errc e = walk(head_flags, out[n]); e != Errc::ok) [[unlikely]]
-        return break_ring(e);
-      if (inflight_log_ != nullptr) [[unlikely]]
-        inflight_log_->packed_pop(head_slot, out[n].head().ndescs, out[n].head().id);
-      ++n;
-      ++inflight_;
+    for (;;) {
+      while (n < out.size()) {
+        // acquire: pairs with the driver's release store of the head descriptor's flags, made
+        // after the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
+        const std::uint16_t head_flags = load_acquire(view_.desc[avail_.idx].flags);
+        if (!is_available(head_flags, avail_.wrap)) break;
+        const std::uint16_t head_slot = avail_.idx;
+        if (const Errc e = walk(head_flags, out[n]); e != Errc::ok) [[unlikely]]
+          return break_ring(e);
+        if (inflight_log_ != nullptr) [[unlikely]]
+          inflight_log_->packed_pop(head_slot, out[n].head().ndescs, out[n].head().id);
+        ++n;
+        ++inflight_;
+      }
+      if (!event_idx_ || !notify_enabled_) break;
+      publish_event_off_wrap();
+      if (n == out.size()) break;  // out is full: the caller pops again
+      // §2.8.10 "re-check after enable": the ring looked empty, so the driver must kick for the
+      // next buffer. full fence: the off_wrap store above before re-reading the next head's flags;
+      // pairs with the driver's full fence between exposing flags and reading device_event.
+      full_fence();
+      // acquire: pairs with the driver's release store of the head descriptor's flags.
+      if (!is_available(load_acquire(view_.desc[avail_.idx].flags), avail_.wrap)) break;
     }
-    if (n != 0 && event_idx_ && notify_enabled_) publish_event_off_wrap();
     return n;
   }
 

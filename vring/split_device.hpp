@@ -124,6 +124,34 @@ class SplitDeviceRing {
       return fail(Errc::broken);
     if (!configured_) [[unlikely]]
       return fail(Errc::not_ready);
+    std::size_t n = 0;
+    if (n_resubmit_ != 0) [[unlikely]] {
+      if (const Errc e = pop_resubmitted(out, n); e != Errc::ok) return break_ring(e);
+    }
+    for (;;) {
+      Result<std::size_t> got = pop_pending(out, n);
+      if (!got) [[unlikely]]
+        return got;
+      const bool drained = *got < out.size();
+      n = *got;
+      if (!event_idx_ || !notify_enabled_) break;
+      publish_avail_event();
+      if (!drained) break;  // out is full: the caller pops again
+      // §2.7.10 "re-check after enable": the ring looked empty, so the driver must kick for the
+      // next buffer. full fence: the avail_event store above before re-reading avail->idx; pairs
+      // with the driver's full fence between publishing avail->idx and reading avail_event.
+      // Without it both sides could miss each other and the queue would stall.
+      full_fence();
+      // acquire: pairs with the driver's release store of avail->idx.
+      if (load_acquire(*view_.avail_idx) == next_avail_) break;
+    }
+    return n;
+  }
+
+  // Completes a chain: queues {head, written} in the shadow used array and, with a dirty log
+  // attached, logs the pages of the first `written` writable bytes. Visible after flush().
+  // Pops, into out[n...], the heads avail->idx shows beyond next_avail_; returns the new count.
+  Result<std::size_t> pop_pending(std::span<Chain> out, std::size_t n) {
     // acquire: pairs with the driver's release store of avail->idx after writing ring entries and
     // descriptors (§2.7.13.3 "Updating idx").
     const std::uint16_t avail_idx = load_acquire(*view_.avail_idx);
@@ -131,12 +159,8 @@ class SplitDeviceRing {
     // §2.7.6: the driver never exposes more than Queue Size heads beyond what the device consumed.
     if (pending > size_) [[unlikely]]
       return break_ring(Errc::avail_index_jump);
-    std::size_t first = 0;
-    if (n_resubmit_ != 0) [[unlikely]] {
-      if (const Errc e = pop_resubmitted(out, first); e != Errc::ok) return break_ring(e);
-    }
-    const std::size_t n = first + std::min<std::size_t>(out.size() - first, pending);
-    for (std::size_t i = first; i < n; ++i) {
+    const std::size_t end = n + std::min<std::size_t>(out.size() - n, pending);
+    for (std::size_t i = n; i < end; ++i) {
       // relaxed: the ring entry is ordered by the avail->idx acquire above.
       const std::uint16_t head = load_relaxed(view_.avail_ring[next_avail_ & mask_]);
       // §2.7.6: ring[] holds descriptor-table indexes, so a head must be < Queue Size.
@@ -149,12 +173,9 @@ class SplitDeviceRing {
       ++next_avail_;
       ++inflight_;
     }
-    if (n != 0 && event_idx_ && notify_enabled_) publish_avail_event();
-    return n;
+    return end;
   }
 
-  // Completes a chain: queues {head, written} in the shadow used array and, with a dirty log
-  // attached, logs the pages of the first `written` writable bytes. Visible after flush().
   void push(const Chain& chain, std::uint32_t written) {
     if (broken_ || !configured_) [[unlikely]]
       return;

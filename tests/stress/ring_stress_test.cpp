@@ -63,8 +63,10 @@ struct Doorbell {
 template <class Layout>
 class Stress {
  public:
-  Stress(bool event_idx, std::uint64_t total)
-      : pair_(256, event_idx ? vring::feature_bit(vring::kFEventIdx) : 0, kBufferLen), total_(total),
+  // pop_only: the device sleeps as soon as pop_burst() finds nothing, without calling
+  // enable_notification(): pop_burst() itself must re-check after publishing its event index.
+  Stress(bool event_idx, std::uint64_t total, bool pop_only = false)
+      : pop_only_(pop_only), pair_(256, event_idx ? vring::feature_bit(vring::kFEventIdx) : 0, kBufferLen), total_(total),
         slot_seq_(256) {}
 
   void run() {
@@ -156,6 +158,7 @@ class Stress {
     std::uint64_t expect = 0;
     std::vector<std::byte> data(kBufferLen);
     while (!stop_.load(std::memory_order_relaxed) && !done_.load(std::memory_order_relaxed)) {
+      const std::uint32_t seen_before_pop = kick_.rings.load(std::memory_order_acquire);
       auto n = pair_.device.pop_burst(chains);
       if (!n) {
         ++errors;
@@ -178,6 +181,10 @@ class Stress {
       if (*n != 0) {
         pair_.device.flush();
         if (pair_.device.needs_notification()) call_.ring();
+        continue;
+      }
+      if (pop_only_) {
+        kick_.wait(seen_before_pop, stop_);
         continue;
       }
       std::uint32_t seen = kick_.rings.load(std::memory_order_acquire);
@@ -206,6 +213,7 @@ class Stress {
     call_.ring();
   }
 
+  bool pop_only_;
   RingPair<Layout> pair_;
   std::uint64_t total_;
   std::vector<std::uint64_t> slot_seq_;
@@ -215,9 +223,9 @@ class Stress {
 };
 
 template <class Layout>
-void run_stress(bool event_idx) {
-  std::uint64_t total = buffer_count();
-  Stress<Layout> s(event_idx, total);
+void run_stress(bool event_idx, bool pop_only = false) {
+  std::uint64_t total = pop_only ? buffer_count() / 4 : buffer_count();
+  Stress<Layout> s(event_idx, total, pop_only);
   s.run();
   EXPECT_FALSE(s.stalled) << "no progress for 20 s: a wake-up was lost (" << s.driver_reaped << " of "
                           << total << " buffers done)";
@@ -230,6 +238,11 @@ TEST(RingStress, SplitEventIdx) { run_stress<Split>(true); }
 TEST(RingStress, SplitNoEventIdx) { run_stress<Split>(false); }
 TEST(RingStress, PackedEventIdx) { run_stress<Packed>(true); }
 TEST(RingStress, PackedNoEventIdx) { run_stress<Packed>(false); }
+// A device that only pops (as the framework's devices do) and sleeps when pop_burst() comes back
+// empty: with EVENT_IDX, pop_burst() must publish its event index and re-check, or a buffer made
+// available in between is never kicked (LostKickAfterDrain).
+TEST(RingStress, SplitEventIdxPopOnly) { run_stress<Split>(true, true); }
+TEST(RingStress, PackedEventIdxPopOnly) { run_stress<Packed>(true, true); }
 
 }  // namespace
 }  // namespace vireo::bench
