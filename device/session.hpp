@@ -130,6 +130,8 @@ class Session {
   Outcome on_set_log_fd(proto::Message& m);
   void swap_memory(MemoryTable::Ptr table);
   void attach_log(VringSlot& s);
+  // Swaps in a new inflight region (under Quiesce) and points every started ring at it.
+  void attach_inflight(std::unique_ptr<InflightRegion> region);
   // session_vring.cpp
   Expected<VringSlot*, Failure> slot(const proto::Message& m, std::uint32_t index);
   Expected<RingAreas, std::string> resolve(const MemoryTable& mem, const VringSlot& s) const;

@@ -60,15 +60,19 @@ Outcome Session::on_get_inflight_fd(proto::Message& m) {
   const int fd = (*region)->fd();
   if (auto ok = conn_.send_reply(m.hdr, proto::as_bytes(reply), std::span(&fd, 1)); !ok)
     return fail("cannot send the GET_INFLIGHT_FD reply: " + ok.error().message());
+  attach_inflight(std::move(*region));
+  return {};
+}
+
+void Session::attach_inflight(std::unique_ptr<InflightRegion> region) {
   Quiesce q(*this);
-  inflight_ = std::move(*region);
+  inflight_ = std::move(region);
   for (std::size_t i = 0; i < vrings_.size(); ++i) {
     if (!vrings_[i].vq) continue;
     InflightQueue* iq = inflight_->queue(i);
     vrings_[i].vq->set_inflight(iq);
     vrings_[i].vq->visit([&](auto& r) { r.set_inflight_log(iq ? &iq->log() : nullptr); });
   }
-  return {};
 }
 
 // rst SET_INFLIGHT_FD: the front-end returns the region after a reconnect.
@@ -86,14 +90,7 @@ Outcome Session::on_set_inflight_fd(proto::Message& m) {
       VIREO_LOG_INFO("queue %zu: %zu buffers were in flight when the previous back-end stopped", i,
                      pending.size());
   }
-  Quiesce q(*this);
-  inflight_ = std::move(*region);
-  for (std::size_t i = 0; i < vrings_.size(); ++i) {
-    if (!vrings_[i].vq) continue;
-    InflightQueue* iq = inflight_->queue(i);
-    vrings_[i].vq->set_inflight(iq);
-    vrings_[i].vq->visit([&](auto& r) { r.set_inflight_log(iq ? &iq->log() : nullptr); });
-  }
+  attach_inflight(std::move(*region));
   return {};
 }
 
