@@ -126,13 +126,16 @@ struct LoopOptions {
   Option* len;
   Option* seconds;
   Option* queue_size;
+  Option* busy_poll;
 };
 
 LoopOptions add_loop_options(OptionParser& o) {
   return {&o.add("layout", "split", "ring layout: split|packed"),
           &o.add("event-idx", "on", "Vireo: negotiate VIRTIO_F_EVENT_IDX: on|off (DPDK's virtio-user never does)"),
           &o.add_u64("len", 64, "frame length in bytes: 64..1518"), &o.add("seconds", "2", "measured seconds per run"),
-          &o.add_u64("queue-size", 256, "ring size")};
+          &o.add_u64("queue-size", 256, "ring size"),
+          &o.add("busy-poll", "on", "Vireo: on, both ends poll with notifications off; off, the device runs on kicks "
+                                    "and the driver re-arms calls when idle (kicks/calls per packet reported)")};
 }
 
 std::optional<LoopParams> loop_params(const LoopOptions& o, const char* command) {
@@ -142,10 +145,12 @@ std::optional<LoopParams> loop_params(const LoopOptions& o, const char* command)
   p.len = static_cast<std::uint32_t>(o.len->as_u64());
   p.seconds = o.seconds->as_double();
   p.queue_size = static_cast<std::uint16_t>(o.queue_size->as_u64());
+  p.busy_poll = o.busy_poll->value == "on";
   if ((o.layout->value != "split" && !p.packed) || (o.event_idx->value != "on" && o.event_idx->value != "off") ||
+      (o.busy_poll->value != "on" && o.busy_poll->value != "off") ||
       p.len < 64 || p.len > 1518 || !(p.seconds > 0) || o.queue_size->as_u64() == 0 ||
       o.queue_size->as_u64() > 32768) {
-    std::fprintf(stderr, "%s: invalid options (layout split|packed, event-idx on|off, len 64..1518, seconds > 0, "
+    std::fprintf(stderr, "%s: invalid options (layout split|packed, event-idx on|off, busy-poll on|off, len 64..1518, seconds > 0, "
                          "queue-size 1..32768)\n", command);
     return std::nullopt;
   }

@@ -48,6 +48,10 @@ struct LoopParams {
   std::uint32_t len = 64;  // frame length in bytes
   double seconds = 2;      // measured interval, after the warm-up
   std::uint16_t queue_size = 256;
+  // Vireo: true, both ends poll with notifications suppressed (what DPDK does); false, the device
+  // serves a queue only when kicked and the driver re-enables calls whenever it finds its RX ring
+  // empty (NAPI-style), so kicks and calls show what notification suppression costs.
+  bool busy_poll = true;
 };
 
 struct LoopResult {
@@ -58,6 +62,11 @@ struct LoopResult {
   double seconds = 0;                 // measured interval
   double pps_driver_to_device = 0;    // packets the driver sent that the device received
   double pps_device_to_driver = 0;    // packets the device sent that the driver received
+  // Notification cost (Vireo only; DPDK's PMDs do not report it): eventfd writes per packet moved
+  // (both directions), kicks by the driver and calls by the device. Negative: not measured.
+  bool busy_poll = true;
+  double kicks_per_packet = -1;
+  double calls_per_packet = -1;
 };
 
 using LoopMeasure = std::function<Measured<LoopResult>(const LoopParams&)>;

@@ -9,7 +9,7 @@
 #include "base/options.hpp"
 #include "bench/alternate.hpp"
 #include "bench/peer_commands.hpp"
-#include "bench/json_line.hpp"
+#include "base/json_line.hpp"
 
 namespace vireo::bench {
 namespace {

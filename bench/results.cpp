@@ -9,6 +9,10 @@ JsonLine loop_json(const LoopResult& r, int pair) {
   j.str("bench", "loopback").str("impl", r.impl).str("layout", layout_name(r.packed)).boolean("event_idx", r.event_idx);
   j.integer("len", r.len).num("seconds", r.seconds);
   j.num("pps_driver_to_device", r.pps_driver_to_device).num("pps_device_to_driver", r.pps_device_to_driver);
+  if (r.kicks_per_packet >= 0) {
+    j.boolean("busy_poll", r.busy_poll).num("kicks_per_packet", r.kicks_per_packet);
+    j.num("calls_per_packet", r.calls_per_packet);
+  }
   if (pair > 0) j.integer("pair", pair);
   return j;
 }
@@ -57,7 +61,13 @@ std::string loop_row(const LoopResult& r) {
   std::snprintf(buf, sizeof buf, "%-6s %-6s event_idx=%-3s len=%-5u  d->D %7.3f Mpps  D->d %7.3f Mpps",
                 r.impl.c_str(), layout_name(r.packed), r.event_idx ? "on" : "off", r.len, r.pps_driver_to_device / 1e6,
                 r.pps_device_to_driver / 1e6);
-  return buf;
+  std::string row = buf;
+  if (r.kicks_per_packet >= 0) {
+    std::snprintf(buf, sizeof buf, "  busy_poll=%s kicks/pkt %.4f calls/pkt %.4f", r.busy_poll ? "on" : "off",
+                  r.kicks_per_packet, r.calls_per_packet);
+    row += buf;
+  }
+  return row;
 }
 
 }  // namespace vireo::bench

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "bench/alternate.hpp"
-#include "bench/json_line.hpp"
+#include "base/json_line.hpp"
 #include "bench/peer.hpp"
 
 namespace vireo::bench {

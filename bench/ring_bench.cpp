@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/json_line.hpp"
 #include "base/options.hpp"
 #include "bench/bench.hpp"
 #include "bench/ring_pair.hpp"
@@ -180,13 +181,21 @@ void print_result(const Params& p, const Counts& c, bool json) {
   double pps = c.seconds > 0 ? double(c.packets) / c.seconds : 0;
   double notifies = c.packets ? double(c.kicks + c.calls) / double(c.packets) : 0;
   if (json) {
-    std::printf(
-        "{\"bench\":\"ring\",\"layout\":\"%s\",\"event_idx\":%s,\"len\":%u,\"batch\":%u,\"threads\":%d,"
-        "\"queue_size\":%u,\"seconds\":%.3f,\"packets\":%llu,\"pps\":%.0f,\"kicks\":%llu,\"calls\":%llu,"
-        "\"notifies_per_packet\":%.6f}\n",
-        p.packed ? "packed" : "split", p.event_idx ? "true" : "false", p.len, p.batch, p.threads, p.size,
-        c.seconds, static_cast<unsigned long long>(c.packets), pps, static_cast<unsigned long long>(c.kicks),
-        static_cast<unsigned long long>(c.calls), notifies);
+    JsonLine()
+        .str("bench", "ring")
+        .str("layout", p.packed ? "packed" : "split")
+        .boolean("event_idx", p.event_idx)
+        .integer("len", p.len)
+        .integer("batch", p.batch)
+        .integer("threads", p.threads)
+        .integer("queue_size", p.size)
+        .num("seconds", c.seconds)
+        .integer("packets", static_cast<long long>(c.packets))
+        .num("pps", pps)
+        .integer("kicks", static_cast<long long>(c.kicks))
+        .integer("calls", static_cast<long long>(c.calls))
+        .num("notifies_per_packet", notifies)
+        .print(stdout);
   } else {
     std::printf("%-7s event_idx=%-3s len=%-5u batch=%-3u threads=%d  %8.2f Mpps  %.4f notifies/packet\n",
                 p.packed ? "packed" : "split", p.event_idx ? "on" : "off", p.len, p.batch, p.threads, pps / 1e6,

@@ -6,9 +6,10 @@
 #include <vector>
 
 #include "bench/child_process.hpp"
-#include "bench/json_line.hpp"
+#include "base/json_line.hpp"
 #include "bench/peer.hpp"
 #include "bench/qsd.hpp"
+#include "cli/bench_loop.hpp"
 
 namespace vireo::cli {
 namespace {
@@ -43,7 +44,7 @@ Measured<BlkResult> drive_blk(const std::string& socket, const BlkParams& p) {
   if (!line || line->find('{') == std::string::npos)
     return vireo::Unexpected<Problem>(Problem::fail("vireo bench blk printed no result (exit " +
                                                     std::to_string(rc.value_or(-1)) + "; see " + o.stderr_path + ")"));
-  auto obj = bench::parse_json_line(line->substr(line->find('{')));
+  auto obj = vireo::parse_json_line(line->substr(line->find('{')));
   if (!obj) return vireo::Unexpected<Problem>(Problem::fail("vireo bench blk: " + obj.error()));
   BlkResult r;
   r.rw = obj->string("rw", p.rw);
@@ -62,6 +63,7 @@ void install_bench_hooks(const char* self) {
   g_self = ec ? std::string(self) : resolved.string();
   bench::hooks().vireo_blk_backend = &start_vireo_blk;
   bench::hooks().blk_driver = &drive_blk;
+  bench::hooks().vireo_loop = &run_vireo_loopback;
 }
 
 }  // namespace vireo::cli

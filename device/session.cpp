@@ -27,6 +27,10 @@ Session::Session(Backend& backend, proto::Connection& conn, BackendChannel& chan
                  const SessionOptions& options)
     : backend_(backend), info_(backend.info()), conn_(conn), channel_(channel), options_(options),
       vrings_(info_.num_queues) {
+  if (options.inline_data_plane) {
+    workers_.push_back(std::make_unique<Worker>(backend_, options.busy_poll, 0, Worker::kInline));
+    return;
+  }
   const unsigned n = std::max(1u, std::min<unsigned>(options.workers, info_.num_queues));
   for (unsigned i = 0; i < n; ++i)
     workers_.push_back(std::make_unique<Worker>(backend_, options.busy_poll, i));
@@ -263,6 +267,15 @@ void Session::refresh_workers() {
     s.process_now = false;
   }
   for (std::size_t w = 0; w < workers_.size(); ++w) workers_[w]->set_items(std::move(items[w]));
+}
+
+void Session::poll_data_plane() {
+  if (options_.inline_data_plane) workers_[0]->poll_once();
+}
+
+const QueueStats* Session::queue_stats(std::uint16_t index) const {
+  if (index >= vrings_.size() || !vrings_[index].vq) return nullptr;
+  return &vrings_[index].vq->stats();
 }
 
 void Session::print_stats(std::FILE* out) const {

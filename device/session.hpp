@@ -42,6 +42,9 @@ namespace vireo::device {
 struct SessionOptions {
   bool busy_poll = false;
   unsigned workers = 1;
+  // No data-plane thread: the caller's thread (which also calls handle()) runs the queues with
+  // poll_data_plane(). For a device and a driver sharing one core (vireo bench loopback).
+  bool inline_data_plane = false;
 };
 
 // A handler's failure: the sentence for the log, and whether the connection must close.
@@ -61,6 +64,12 @@ class Session {
 
   // Handles one message from the front-end. False: close the connection.
   bool handle(proto::Message& msg);
+
+  // inline_data_plane only: one non-blocking pass over the started queues (kicks, completions,
+  // polled queues). Call it on the thread that calls handle().
+  void poll_data_plane();
+  // The counters of queue `index` while it is started, else null.
+  const QueueStats* queue_stats(std::uint16_t index) const;
 
   // One line per queue: chains, bytes, kicks, calls (relaxed reads of the worker counters).
   void print_stats(std::FILE* out) const;

@@ -40,6 +40,9 @@ Worker::Worker(Backend& backend, bool busy_poll, unsigned id)
   thread_ = std::thread([this] { run(); });
 }
 
+Worker::Worker(Backend& backend, bool busy_poll, unsigned id, InlineTag)
+    : backend_(backend), busy_poll_(busy_poll), id_(id), inline_(true) {}
+
 Worker::~Worker() {
   if (!thread_.joinable()) return;
   {
@@ -62,6 +65,11 @@ void Worker::pause() {
 }
 
 void Worker::set_items(std::vector<WorkItem> items) {
+  if (inline_) {
+    next_items_ = std::move(items);
+    inline_dirty_ = true;
+    return;
+  }
   std::lock_guard lk(mu_);
   next_items_ = std::move(items);
 }
@@ -136,6 +144,24 @@ void Worker::poll_pass(const std::vector<WorkItem>& items) {
     if (backend_.completion_fd(*it.queue) >= 0) backend_.complete(*it.queue);
     backend_.process(*it.queue);
   }
+}
+
+void Worker::adopt(std::vector<WorkItem> items) {
+  inline_items_ = std::move(items);
+  rebuild(inline_items_);
+  for (const WorkItem& it : inline_items_)
+    if (it.process_now) backend_.process(*it.queue);
+}
+
+void Worker::poll_once() {
+  if (inline_dirty_) {
+    inline_dirty_ = false;
+    adopt(std::move(next_items_));
+  }
+  epoll_event events[64];
+  const int n = epoll_ ? ::epoll_wait(epoll_.get(), events, 64, 0) : 0;
+  for (int k = 0; k < n; ++k) serve_event(inline_items_, events[k].data.u64);
+  if (any_polled_ || !epoll_) poll_pass(inline_items_);
 }
 
 void Worker::run() {

@@ -10,6 +10,11 @@
 // wake eventfd. In busy-poll mode (or for a queue whose SET_VRING_KICK had no fd) it disables
 // driver notifications and calls process() on every pass instead of sleeping.
 //
+// Inline mode (`Worker(backend, busy_poll, id, Worker::kInline)`): no thread. The owner calls
+// poll_once() from its own thread, which is also the thread that handles the Session's messages,
+// so pause()/resume() have nothing to wait for. `vireo bench loopback` runs a device and a driver
+// on one core this way.
+//
 // Quiesce handshake: pause() sets a request under the mutex and wakes the thread; the thread
 // parks (under the same mutex, so everything it wrote happens-before pause() returns) and waits
 // for resume(). The control thread may only touch a queue's ring, memory, fds or the item list
@@ -38,17 +43,24 @@ struct WorkItem {
 
 class Worker {
  public:
+  struct InlineTag {};
+  static constexpr InlineTag kInline{};
   Worker(Backend& backend, bool busy_poll, unsigned id);
+  Worker(Backend& backend, bool busy_poll, unsigned id, InlineTag);
   ~Worker();  // stops and joins the thread
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   // False when the thread or its wake eventfd could not be created (logged).
-  bool ok() const { return thread_.joinable(); }
+  bool ok() const { return inline_ || thread_.joinable(); }
 
   void pause();
   void set_items(std::vector<WorkItem> items);  // only while paused
   void resume();
+
+  // Inline mode only: one pass of the loop run() repeats (new items, kicks, completions and, for
+  // polled queues, process()), without blocking. Must run on the thread that calls set_items().
+  void poll_once();
 
  private:
   void run();
@@ -58,6 +70,7 @@ class Worker {
   void rebuild(const std::vector<WorkItem>& items);
   void serve_event(const std::vector<WorkItem>& items, std::uint64_t data);
   void poll_pass(const std::vector<WorkItem>& items);
+  void adopt(std::vector<WorkItem> items);
 
   Backend& backend_;
   const bool busy_poll_;
@@ -75,6 +88,10 @@ class Worker {
   // Set with pause_req_; lets the thread notice a request without taking the mutex per pass.
   std::atomic<bool> attention_{false};
   std::thread thread_;
+  // Inline mode: the items the owner's thread serves; replaced by set_items().
+  const bool inline_ = false;
+  bool inline_dirty_ = false;
+  std::vector<WorkItem> inline_items_;
 };
 
 }  // namespace vireo::device

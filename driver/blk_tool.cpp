@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "base/json_line.hpp"
 #include "base/options.hpp"
 #include "driver/blk.hpp"
 #include "driver/tools.hpp"
@@ -121,12 +122,18 @@ int blk_bench_main(int argc, char** argv, int first) {
   }
   const double iops = r->seconds > 0 ? static_cast<double>(r->ios) / r->seconds : 0;
   if (json.set)
-    std::printf("{\"rw\": \"%s\", \"bs\": %llu, \"iodepth\": %u, \"iops\": %.0f, \"mib_per_s\": %.1f, "
-                "\"ios\": %llu, \"errors\": %llu, \"seconds\": %.3f, \"layout\": \"%s\", \"event_idx\": %s}\n",
-                rw.value.c_str(), static_cast<unsigned long long>(bs.as_u64()), d, iops,
-                iops * static_cast<double>(bs.as_u64()) / (1 << 20), static_cast<unsigned long long>(r->ios),
-                static_cast<unsigned long long>(r->errors), r->seconds, layout.value.c_str(),
-                o.event_idx ? "true" : "false");
+    JsonLine()
+        .str("rw", rw.value)
+        .integer("bs", static_cast<long long>(bs.as_u64()))
+        .integer("iodepth", d)
+        .num("iops", iops)
+        .num("mib_per_s", iops * static_cast<double>(bs.as_u64()) / (1 << 20))
+        .integer("ios", static_cast<long long>(r->ios))
+        .integer("errors", static_cast<long long>(r->errors))
+        .num("seconds", r->seconds)
+        .str("layout", layout.value)
+        .boolean("event_idx", o.event_idx)
+        .print(stdout);
   else
     std::printf("%s bs=%llu iodepth=%u: %.0f IOPS (%llu I/Os, %llu errors in %.2f s)\n", rw.value.c_str(),
                 static_cast<unsigned long long>(bs.as_u64()), d, iops, static_cast<unsigned long long>(r->ios),

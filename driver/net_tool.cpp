@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <string>
 
+#include "base/json_line.hpp"
 #include "base/log.hpp"
 #include "base/options.hpp"
 #include "driver/net_traffic.hpp"
@@ -71,10 +72,11 @@ int net_main(int argc, char** argv, int first) {
     return 1;
   }
   if (json.set) {
-    std::printf("{\"mode\": \"%s\", \"layout\": \"%s\", \"event_idx\": %s, \"queues\": %u, \"len\": %u, "
-                "\"features\": \"0x%llx\", %s}\n",
-                mode.value.c_str(), layout.value.c_str(), o.event_idx ? "true" : "false", o.queue_pairs,
-                t.len, static_cast<unsigned long long>((*net)->features()), to_json(*r).c_str());
+    JsonLine line;
+    line.str("mode", mode.value).str("layout", layout.value).boolean("event_idx", o.event_idx);
+    line.integer("queues", o.queue_pairs).integer("len", t.len).hex("features", (*net)->features());
+    add_json(line, *r);
+    line.print(stdout);
   } else {
     std::printf("%s %s event_idx=%s queues=%u len=%u: sent %llu received %llu lost %llu corrupt %llu "
                 "duplicates %llu reconnects %llu in %.3f s (%.0f pps)\n",

@@ -190,16 +190,11 @@ Result<TrafficResult> run_traffic(NetDriver& net, const TrafficOptions& o) {
   return TrafficLoop(net, o).run();
 }
 
-std::string to_json(const TrafficResult& r) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "\"sent\": %llu, \"received\": %llu, \"lost\": %llu, \"corrupt\": %llu, "
-                "\"duplicates\": %llu, \"reconnects\": %llu, \"seconds\": %.3f, \"pps\": %.0f",
-                static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.received),
-                static_cast<unsigned long long>(r.lost), static_cast<unsigned long long>(r.corrupt),
-                static_cast<unsigned long long>(r.duplicates), static_cast<unsigned long long>(r.reconnects),
-                r.seconds, r.pps());
-  return buf;
+void add_json(JsonLine& line, const TrafficResult& r) {
+  line.integer("sent", static_cast<long long>(r.sent)).integer("received", static_cast<long long>(r.received));
+  line.integer("lost", static_cast<long long>(r.lost)).integer("corrupt", static_cast<long long>(r.corrupt));
+  line.integer("duplicates", static_cast<long long>(r.duplicates));
+  line.integer("reconnects", static_cast<long long>(r.reconnects)).num("seconds", r.seconds).num("pps", r.pps());
 }
 
 }  // namespace vireo::driver

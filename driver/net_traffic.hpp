@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 
+#include "base/json_line.hpp"
 #include "driver/net.hpp"
 
 namespace vireo::driver {
@@ -63,6 +64,6 @@ bool check_frame(const RxPacket& pkt, std::uint64_t& seq);
 
 [[nodiscard]] Result<TrafficResult> run_traffic(NetDriver& net, const TrafficOptions& options);
 
-std::string to_json(const TrafficResult& r);
+void add_json(JsonLine& line, const TrafficResult& r);
 
 }  // namespace vireo::driver

@@ -8,7 +8,7 @@
 
 #include "bench/alternate.hpp"
 #include "bench/compare.hpp"
-#include "bench/json_line.hpp"
+#include "base/json_line.hpp"
 
 namespace vireo::bench {
 namespace {

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "bench/chart.hpp"
-#include "bench/json_line.hpp"
+#include "base/json_line.hpp"
 #include "bench/report.hpp"
 #include "bench/results.hpp"
 #include "xml_check.hpp"

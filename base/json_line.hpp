@@ -1,12 +1,13 @@
-// JSON lines for the benchmark results: a writer for one flat object per line, and a reader of
-// such lines for `vireo bench report`. Flat means string, number, boolean and null values only;
-// that is all the bench commands print.
+// JSON lines, the output format of every measuring command (vireo bench ..., vireo driver net):
+// a writer for one flat object per line, and a reader of such lines for `vireo bench report`.
+// Flat means string, number, boolean and null values only; that is all the commands print.
 //
-//   std::puts(JsonLine().str("impl", "dpdk").boolean("event_idx", false).num("pps", 3.1e6).text().c_str());
+//   JsonLine().str("impl", "dpdk").boolean("event_idx", false).num("pps", 3.1e6).print(stdout);
 //   auto obj = parse_json_line(R"({"impl":"dpdk","pps":3100000})");   // Expected<JsonObject, std::string>
 //   double pps = obj->number("pps");
 #pragma once
 
+#include <cstdio>
 #include <map>
 #include <string>
 #include <string_view>
@@ -14,7 +15,7 @@
 
 #include "base/expected.hpp"
 
-namespace vireo::bench {
+namespace vireo {
 
 class JsonLine {
  public:
@@ -22,7 +23,10 @@ class JsonLine {
   JsonLine& num(std::string_view key, double value);
   JsonLine& integer(std::string_view key, long long value);
   JsonLine& boolean(std::string_view key, bool value);
+  JsonLine& hex(std::string_view key, unsigned long long value);  // "0x..." as a string
   std::string text() const { return body_ + "}"; }  // without a newline
+  // Writes text() and a newline to `out` and flushes it (a reader may be waiting for the line).
+  void print(std::FILE* out) const;
 
  private:
   void key(std::string_view k);
@@ -50,4 +54,4 @@ std::string to_json_text(const JsonObject& o);
 // Parses one flat JSON object; nested objects/arrays are an error that names the key.
 Expected<JsonObject, std::string> parse_json_line(std::string_view line);
 
-}  // namespace vireo::bench
+}  // namespace vireo

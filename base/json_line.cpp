@@ -1,10 +1,10 @@
-#include "bench/json_line.hpp"
+#include "base/json_line.hpp"
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
-namespace vireo::bench {
+namespace vireo {
 
 std::string json_quote(std::string_view s) {
   std::string out = "\"";
@@ -56,6 +56,17 @@ JsonLine& JsonLine::integer(std::string_view k, long long value) {
   key(k);
   body_ += std::to_string(value);
   return *this;
+}
+
+JsonLine& JsonLine::hex(std::string_view k, unsigned long long value) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", value);
+  return str(k, buf);
+}
+
+void JsonLine::print(std::FILE* out) const {
+  std::fprintf(out, "%s\n", text().c_str());
+  std::fflush(out);
 }
 
 JsonLine& JsonLine::boolean(std::string_view k, bool value) {
@@ -205,4 +216,4 @@ class Reader {
 
 Expected<JsonObject, std::string> parse_json_line(std::string_view line) { return Reader(line).object(); }
 
-}  // namespace vireo::bench
+}  // namespace vireo
