@@ -67,6 +67,7 @@ struct LoopResult {
   bool busy_poll = true;
   double kicks_per_packet = -1;
   double calls_per_packet = -1;
+  std::uint64_t packets = 0;  // moved in the measured interval, both directions (0: not counted)
 };
 
 using LoopMeasure = std::function<Measured<LoopResult>(const LoopParams&)>;

@@ -13,6 +13,7 @@ JsonLine loop_json(const LoopResult& r, int pair) {
     j.boolean("busy_poll", r.busy_poll).num("kicks_per_packet", r.kicks_per_packet);
     j.num("calls_per_packet", r.calls_per_packet);
   }
+  if (r.packets != 0) j.integer("packets", static_cast<long long>(r.packets));
   if (pair > 0) j.integer("pair", pair);
   return j;
 }

@@ -183,6 +183,18 @@ Result<bool> NetDriver::take_rx(Pair& p, vring::DriverUsed u, RxPacket& pkt) {
   const auto slot = static_cast<std::uint16_t>(u.token);
   const std::byte* buf = p.rx_bufs.host + std::size_t{slot} * rx_buf_;
   const std::uint32_t len = std::min(u.len, rx_buf_);  // device-controlled length
+  if (p.need == 0 && len >= kHdr && u.len <= rx_buf_) [[likely]] {
+    // Fast path: a frame in one buffer (num_buffers 1, or no MRG_RXBUF) goes straight to pkt.
+    // §5.1.6.4: num_buffers is 1 unless VIRTIO_NET_F_MRG_RXBUF was negotiated.
+    const std::uint16_t num = mrg_ ? vring::read_once<VirtioNetHdr>(buf).num_buffers : 1;
+    if (num == 1) {
+      pkt.segs[0] = std::span<const std::byte>(buf + kHdr, len - kHdr);
+      pkt.slots[0] = slot;
+      pkt.nsegs = 1;
+      pkt.len = static_cast<std::uint32_t>(len - kHdr);
+      return true;
+    }
+  }
   if (p.need == 0) {  // first buffer of a frame: header
     const auto hdr = vring::read_once<VirtioNetHdr>(buf);
     // §5.1.6.4: num_buffers is 1 unless VIRTIO_NET_F_MRG_RXBUF was negotiated.

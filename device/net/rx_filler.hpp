@@ -98,6 +98,22 @@ class RxFiller {
   // returned ok for p.len.
   template <class Ring>
   void put(Ring& ring, const PacketView& p) {
+    // Fast path, the common case: one contiguous source segment and one receive chain whose
+    // first writable segment holds header + frame: one header store and one memcpy.
+    if (n_ == 1 && p.nsegs == 1 && p.segs[0].len >= p.skip + p.len) [[likely]] {
+      const vring::Chain& c = chains_[begin_];
+      const std::span<const vring::Segment> w = c.writable();
+      if (!w.empty() && w[0].len >= hdr_len_ + p.len) [[likely]] {
+        NetHdr h{};  // no offloads negotiated: flags 0, GSO_NONE (§5.1.6.4)
+        h.num_buffers = 1;  // §5.1.6.4.1: one buffer used
+        std::memcpy(w[0].data, &h, hdr_len_);
+        std::memcpy(w[0].data + hdr_len_, p.segs[0].data + p.skip, p.len);
+        ring.push(c, hdr_len_ + p.len);
+        if (++begin_ == end_) begin_ = end_ = 0;
+        n_ = 0;
+        return;
+      }
+    }
     Dst dst(chains_.data() + begin_, n_);
     write_header(dst, n_);
     const vring::Segment* s = p.segs;
