@@ -60,7 +60,7 @@ int ChildBackend::stop() {
 std::vector<std::string> qsd_argv(const BlkTarget& t) {
   return {"qemu-storage-daemon",
           "--blockdev",
-          "driver=file,node-name=file0,filename=" + t.image + ",cache.direct=off",
+          "driver=file,node-name=file0,filename=" + t.image + ",cache.direct=off,aio=io_uring",
           "--export",
           "type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path=" + t.socket +
               ",writable=on,num-queues=" + std::to_string(t.num_queues)};
