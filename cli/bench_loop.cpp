@@ -15,6 +15,7 @@
 #include "cli/bench_loop.hpp"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -234,8 +235,9 @@ Measured<LoopResult> run_loop(const LoopParams& p, const std::string& path) {
   dev.set_channel(&channel);
   Measured<LoopResult> out = fail("not run");
   {
-    device::Session session(dev, conn, channel, {.busy_poll = p.busy_poll, .workers = 1, .inline_data_plane = true});
+    device::Session session(dev, conn, channel, {.busy_poll = p.busy_poll, .workers = 1, .inline_data_plane = true, .poll_after_kick = true});
     auto setup = serve_until_open(session, conn, opened);
+    if (!setup) ::shutdown(conn.fd(), SHUT_RDWR);  // the driver sees EOF instead of waiting for a reply
     opener.join();
     if (!setup) return fail(setup.error());
     if (!opened_drv) return fail("driver: " + opened_drv.error().reason);

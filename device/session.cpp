@@ -29,6 +29,7 @@ Session::Session(Backend& backend, proto::Connection& conn, BackendChannel& chan
       vrings_(info_.num_queues) {
   if (options.inline_data_plane) {
     workers_.push_back(std::make_unique<Worker>(backend_, options.busy_poll, 0, Worker::kInline));
+    workers_.back()->set_poll_after_kick(options.poll_after_kick);
     return;
   }
   const unsigned n = std::max(1u, std::min<unsigned>(options.workers, info_.num_queues));

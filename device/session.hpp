@@ -45,6 +45,8 @@ struct SessionOptions {
   // No data-plane thread: the caller's thread (which also calls handle()) runs the queues with
   // poll_data_plane(). For a device and a driver sharing one core (vireo bench loopback).
   bool inline_data_plane = false;
+  // Workers keep polling a kicked queue until it stays idle (Worker::set_poll_after_kick).
+  bool poll_after_kick = false;
 };
 
 // A handler's failure: the sentence for the log, and whether the connection must close.

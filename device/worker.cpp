@@ -133,9 +133,40 @@ void Worker::serve_event(const std::vector<WorkItem>& items, std::uint64_t data)
     consume_kick(items[i].kick_fd);
     q.stats().add(q.stats().kicks, 1);
     backend_.process(q);
+    if (poll_after_kick_ && !busy_poll_ && !hot_) heat(items);
   } else {
     backend_.complete(q);
   }
+}
+
+// Buffers completed on all of `items` so far (the worker's own counters).
+static std::uint64_t progress(const std::vector<WorkItem>& items) {
+  std::uint64_t n = 0;
+  for (const WorkItem& it : items) n += it.queue->stats().chains.load(std::memory_order_relaxed);
+  return n;
+}
+
+void Worker::heat(const std::vector<WorkItem>& items) {
+  hot_ = true;
+  idle_passes_ = 0;
+  for (const WorkItem& it : items)  // polled now: the driver need not kick (§2.7.10, §2.8.10)
+    if (it.kick_fd >= 0) it.queue->visit([](auto& ring) { ring.disable_notification(); });
+}
+
+void Worker::hot_pass(const std::vector<WorkItem>& items) {
+  const std::uint64_t before = progress(items);
+  for (const WorkItem& it : items)
+    if (it.kick_fd >= 0) backend_.process(*it.queue);
+  if (progress(items) != before) {
+    idle_passes_ = 0;
+    return;
+  }
+  if (++idle_passes_ < kHotIdlePasses) return;
+  bool pending = false;  // enable_notification() re-checks the ring after its full fence
+  for (const WorkItem& it : items)
+    if (it.kick_fd >= 0) pending = it.queue->visit([](auto& ring) { return ring.enable_notification(); }) || pending;
+  idle_passes_ = 0;
+  hot_ = pending;
 }
 
 void Worker::poll_pass(const std::vector<WorkItem>& items) {
@@ -148,6 +179,7 @@ void Worker::poll_pass(const std::vector<WorkItem>& items) {
 
 void Worker::adopt(std::vector<WorkItem> items) {
   inline_items_ = std::move(items);
+  hot_ = false;
   rebuild(inline_items_);
   for (const WorkItem& it : inline_items_)
     if (it.process_now) backend_.process(*it.queue);
@@ -161,6 +193,7 @@ void Worker::poll_once() {
   epoll_event events[64];
   const int n = epoll_ ? ::epoll_wait(epoll_.get(), events, 64, 0) : 0;
   for (int k = 0; k < n; ++k) serve_event(inline_items_, events[k].data.u64);
+  if (hot_) hot_pass(inline_items_);
   if (any_polled_ || !epoll_) poll_pass(inline_items_);
 }
 
@@ -174,14 +207,16 @@ void Worker::run() {
       const Park p = park(items);
       if (p == Park::exit) return;
       if (p == Park::resumed) {
+        hot_ = false;
         rebuild(items);
         for (const WorkItem& it : items)
           if (it.process_now) backend_.process(*it.queue);
       }
     }
-    const int timeout = any_polled_ ? 0 : -1;
+    const int timeout = any_polled_ || hot_ ? 0 : -1;
     int n = epoll_ ? ::epoll_wait(epoll_.get(), events, 64, timeout) : 0;
     for (int k = 0; k < n; ++k) serve_event(items, events[k].data.u64);
+    if (hot_) hot_pass(items);
     if (any_polled_) poll_pass(items);
   }
 }

@@ -15,6 +15,12 @@
 // so pause()/resume() have nothing to wait for. `vireo bench loopback` runs a device and a driver
 // on one core this way.
 //
+// Poll after kick (set_poll_after_kick(true), kick-driven queues only): a kick turns the worker
+// "hot": it disables driver notifications on its queues and runs process() on every pass, as
+// vhost's busyloop and QEMU's adaptive polling do, and re-enables them (re-checking the rings)
+// only after kHotIdlePasses passes in a row moved no buffer. Under load the driver then almost
+// never kicks; idle, the worker sleeps in epoll as before.
+//
 // Quiesce handshake: pause() sets a request under the mutex and wakes the thread; the thread
 // parks (under the same mutex, so everything it wrote happens-before pause() returns) and waits
 // for resume(). The control thread may only touch a queue's ring, memory, fds or the item list
@@ -58,6 +64,11 @@ class Worker {
   void set_items(std::vector<WorkItem> items);  // only while paused
   void resume();
 
+  // Inline workers only, before the first poll_once() (a threaded worker's thread starts in its
+  // constructor and would race with this write).
+  void set_poll_after_kick(bool on) { poll_after_kick_ = on; }
+  static constexpr std::uint32_t kHotIdlePasses = 256;
+
   // Inline mode only: one pass of the loop run() repeats (new items, kicks, completions and, for
   // polled queues, process()), without blocking. Must run on the thread that calls set_items().
   void poll_once();
@@ -71,6 +82,8 @@ class Worker {
   void serve_event(const std::vector<WorkItem>& items, std::uint64_t data);
   void poll_pass(const std::vector<WorkItem>& items);
   void adopt(std::vector<WorkItem> items);
+  void heat(const std::vector<WorkItem>& items);
+  void hot_pass(const std::vector<WorkItem>& items);
 
   Backend& backend_;
   const bool busy_poll_;
@@ -88,6 +101,10 @@ class Worker {
   // Set with pause_req_; lets the thread notice a request without taking the mutex per pass.
   std::atomic<bool> attention_{false};
   std::thread thread_;
+  // Poll after kick (worker thread only).
+  bool poll_after_kick_ = false;
+  bool hot_ = false;
+  std::uint32_t idle_passes_ = 0;
   // Inline mode: the items the owner's thread serves; replaced by set_items().
   const bool inline_ = false;
   bool inline_dirty_ = false;
