@@ -71,7 +71,15 @@ void Worker::set_items(std::vector<WorkItem> items) {
     return;
   }
   std::lock_guard lk(mu_);
+  // Back-to-back quiesces: pause() may return while the thread, still parked, has not yet taken
+  // the previous list. Its process_now requests (a queue started or enabled, a kick that arrived
+  // while it was disabled) must survive, or that queue waits for a kick that never comes.
+  if (items_pending_)
+    for (WorkItem& it : items)
+      for (const WorkItem& old : next_items_)
+        if (old.queue == it.queue) it.process_now = it.process_now || old.process_now;
   next_items_ = std::move(items);
+  items_pending_ = true;
 }
 
 void Worker::resume() {
@@ -96,7 +104,9 @@ Worker::Park Worker::park(std::vector<WorkItem>& items) {
   paused_ = false;
   attention_.store(false, std::memory_order_relaxed);
   if (stop_) return Park::exit;
-  items = next_items_;
+  items = std::move(next_items_);
+  next_items_.clear();
+  items_pending_ = false;
   return Park::resumed;
 }
 

@@ -98,6 +98,7 @@ class Worker {
   bool paused_ = false;     // guarded by mu_
   bool stop_ = false;       // guarded by mu_
   std::vector<WorkItem> next_items_;  // guarded by mu_
+  bool items_pending_ = false;        // guarded by mu_: next_items_ not yet taken by the thread
   // Set with pause_req_; lets the thread notice a request without taking the mutex per pass.
   std::atomic<bool> attention_{false};
   std::thread thread_;

@@ -87,14 +87,6 @@ def test_net(suite: Suite, work: Path, vireo: str, packed: bool) -> list[Peer]:
 
 
 def test_rng(suite: Suite, work: Path, vireo: str) -> list[Peer]:
-    if os.environ.get("VIREO_VM_RNG") != "1":
-        # Known bug, not hidden: on an idle machine the guest's first virtio-rng request is often
-        # never served (vireo rng counts 1 kick, 0 chains, and the guest waits forever); a race
-        # in how a queue started by SET_VRING_KICK and enabled by SET_VRING_ENABLE handles a kick
-        # that came in between. Run it with VIREO_VM_RNG=1 until it is fixed.
-        suite.skip("rng", "known bug: vhost-user-rng's first request can be lost at queue start "
-                          "(set VIREO_VM_RNG=1 to run it)")
-        return []
     peer, sock = start(work, vireo, "rng", ["rng"])
     if peer is None:
         suite.check("rng: vireo rng started", False, "no socket")
