@@ -65,20 +65,24 @@ void Worker::pause() {
 }
 
 void Worker::set_items(std::vector<WorkItem> items) {
-  if (inline_) {
+  // Back-to-back quiesces: pause() may return while the thread, still parked, has not yet taken
+  // the previous list (inline: several messages are handled before the next poll_once()). Its
+  // process_now requests (a queue started or enabled, a kick that arrived while it was disabled)
+  // must survive, or that queue waits for a kick that never comes.
+  auto merge = [&](bool pending) {
+    if (pending)
+      for (WorkItem& it : items)
+        for (const WorkItem& old : next_items_)
+          if (old.queue == it.queue) it.process_now = it.process_now || old.process_now;
     next_items_ = std::move(items);
+  };
+  if (inline_) {
+    merge(inline_dirty_);
     inline_dirty_ = true;
     return;
   }
   std::lock_guard lk(mu_);
-  // Back-to-back quiesces: pause() may return while the thread, still parked, has not yet taken
-  // the previous list. Its process_now requests (a queue started or enabled, a kick that arrived
-  // while it was disabled) must survive, or that queue waits for a kick that never comes.
-  if (items_pending_)
-    for (WorkItem& it : items)
-      for (const WorkItem& old : next_items_)
-        if (old.queue == it.queue) it.process_now = it.process_now || old.process_now;
-  next_items_ = std::move(items);
+  merge(items_pending_);
   items_pending_ = true;
 }
 
