@@ -73,9 +73,9 @@ struct Resources {
   int shared_maps = 0;  // of those, MAP_SHARED ones (guest regions, logs, inflight regions)
   int guest_maps = 0;   // of those, mappings of a test guest's memfd
 };
-// ASan maps its allocator's memory lazily and keeps it: the total count only grows there, so
-// only the shared mappings (which are all the back-end maps for a front-end) are compared.
-#if defined(__SANITIZE_ADDRESS__)
+// ASan and TSan map their allocator's (and shadow) memory lazily and keep it: the total count only
+// grows there, so only the shared mappings (all the back-end maps for a front-end) are compared.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr bool kCompareAllMaps = false;
 #else
 inline constexpr bool kCompareAllMaps = true;
