@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <unistd.h>
 
 namespace vireo::log {
@@ -32,7 +33,24 @@ const char* name(Level level) {
   return "?";
 }
 
+struct SinkSlot {
+  std::mutex mu;  // control-path logging only: a lock per line is fine
+  Sink sink = nullptr;
+  void* ctx = nullptr;
+};
+SinkSlot& sink_slot() {
+  static SinkSlot slot;
+  return slot;
+}
+
 }  // namespace
+
+void set_sink(Sink sink, void* ctx) {
+  SinkSlot& s = sink_slot();
+  std::lock_guard lock(s.mu);
+  s.sink = sink;
+  s.ctx = ctx;
+}
 
 Level threshold() { return static_cast<Level>(level_storage().load(std::memory_order_relaxed)); }
 
@@ -50,6 +68,11 @@ void print(Level level, const char* fmt, ...) {
   va_end(ap);
   if (m < 0) return;
   size_t len = std::strlen(line);
+  {
+    SinkSlot& s = sink_slot();
+    std::lock_guard lock(s.mu);
+    if (s.sink != nullptr) s.sink(s.ctx, level, line);
+  }
   line[len++] = '\n';
   // One write(2) per line, so lines from several threads do not interleave.
   [[maybe_unused]] ssize_t w = ::write(STDERR_FILENO, line, len);

@@ -21,6 +21,12 @@ void set_threshold(Level level);
 // Prints "vireo[<tag>] <level>: <message>\n" as one write. printf-style.
 [[gnu::format(printf, 2, 3)]] void print(Level level, const char* fmt, ...);
 
+// Tests: every printed line (without its newline) is also handed to `sink`, on the thread that
+// logged it; the sink must be thread-safe. nullptr removes it. Installing or removing a sink
+// waits for calls already inside the old one to return.
+using Sink = void (*)(void* ctx, Level level, const char* line);
+void set_sink(Sink sink, void* ctx);
+
 }  // namespace vireo::log
 
 #define VIREO_LOG_AT(lvl, ...)                                         \

@@ -12,6 +12,8 @@
 // queue still points into it.
 #pragma once
 
+#include "base/limits.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,7 +27,7 @@
 namespace vireo::device {
 
 // libvhost-user and rust-vmm answer GET_MAX_MEM_SLOTS with 509 (QEMU front-end caps at 512).
-inline constexpr std::uint64_t kMaxMemSlots = 509;
+inline constexpr std::uint64_t kMaxMemSlots = limits::kMaxMemSlots;
 
 // One front-end region and the mapping of its fd.
 struct MappedRegion {

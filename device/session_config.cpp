@@ -1,6 +1,7 @@
 // Session: config space, the back-end channel and inflight regions.
 #include <cstring>
 
+#include "base/limits.hpp"
 #include "base/log.hpp"
 #include "device/session.hpp"
 #include "vring/features.hpp"
@@ -81,6 +82,9 @@ Outcome Session::on_set_inflight_fd(proto::Message& m) {
   if (d.num_queues > vrings_.size())
     return fail("front-end sent SET_INFLIGHT_FD for " + std::to_string(d.num_queues) +
                 " queues but the device has " + std::to_string(vrings_.size()));
+  if (d.mmap_size > limits::kMaxInflightBytes)
+    return fail("front-end sent SET_INFLIGHT_FD region is " + std::to_string(d.mmap_size) +
+                " bytes, more than the " + std::to_string(limits::kMaxInflightBytes) + " this back-end maps");
   const InflightLayout layout = packed() ? InflightLayout::packed : InflightLayout::split;
   auto region = InflightRegion::adopt(layout, std::move(m.fds[0]), d);
   if (!region) return fail("front-end sent " + region.error());

@@ -4,6 +4,9 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "base/log.hpp"
 #include "device/virt_queue.hpp"
 
@@ -114,7 +117,7 @@ Worker::Park Worker::park(std::vector<WorkItem>& items) {
   return Park::resumed;
 }
 
-void Worker::rebuild(const std::vector<WorkItem>& items) {
+void Worker::rebuild(std::vector<WorkItem>& items) {
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   any_polled_ = false;
   if (!epoll_) {
@@ -125,8 +128,12 @@ void Worker::rebuild(const std::vector<WorkItem>& items) {
   (void)add_fd(epoll_.get(), wake_.fd(), tag(0, kWake));
   for (std::size_t i = 0; i < items.size(); ++i) {
     VirtQueue& q = *items[i].queue;
-    if (items[i].kick_fd < 0 || busy_poll_ || !add_fd(epoll_.get(), items[i].kick_fd, tag(i, kKick)))
-      any_polled_ = true;
+    if (!busy_poll_ && items[i].kick_fd >= 0 && !add_fd(epoll_.get(), items[i].kick_fd, tag(i, kKick))) {
+      VIREO_LOG_WARN("queue %u: its kick fd cannot be watched (epoll_ctl: %s); the queue is polled",
+                     q.index(), std::strerror(errno));
+      items[i].kick_fd = -1;  // poll_pass serves it; without this it was served by nothing
+    }
+    if (items[i].kick_fd < 0 || busy_poll_) any_polled_ = true;
     if (busy_poll_ || items[i].kick_fd < 0)  // polled: the driver need not kick (§2.7.10, §2.8.10)
       q.visit([](auto& ring) { ring.disable_notification(); });
     if (int cfd = backend_.completion_fd(q); cfd >= 0 && !add_fd(epoll_.get(), cfd, tag(i, kCompletion)))

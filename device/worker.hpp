@@ -78,7 +78,7 @@ class Worker {
   enum class Park { exit, idle, resumed };
   // Parks while a pause is requested; `resumed` means items were replaced.
   Park park(std::vector<WorkItem>& items);
-  void rebuild(const std::vector<WorkItem>& items);
+  void rebuild(std::vector<WorkItem>& items);  // a kick fd epoll refuses: that item is polled
   void serve_event(const std::vector<WorkItem>& items, std::uint64_t data);
   void poll_pass(const std::vector<WorkItem>& items);
   void adopt(std::vector<WorkItem> items);

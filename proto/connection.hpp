@@ -18,6 +18,8 @@
 // of sync and every later call fails: close it and reconnect.
 #pragma once
 
+#include "base/limits.hpp"
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -56,7 +58,7 @@ std::string_view to_string(ProtoError::Kind kind);
 class Connection {
  public:
   // Reply wait and mid-message stall limit (ms); -1 waits forever.
-  static constexpr int kDefaultTimeoutMs = 10'000;
+  static constexpr int kDefaultTimeoutMs = limits::kMessageTimeoutMs;
 
   Connection() = default;
   explicit Connection(UnixStream stream) : stream_(std::move(stream)) {}

@@ -8,6 +8,8 @@
 // The payload buffer is fixed-size so a message is one allocation-free object apart from fds.
 #pragma once
 
+#include "base/limits.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -25,7 +27,7 @@ namespace vireo::proto {
 // 4096 covers every payload in vhost-user.rst with room to spare (largest fixed ones:
 // VhostUserConfig 12 + 256 = 268, VhostUserMemory 8 + 8 * 32 = 264; the crypto session
 // description with a 1 KiB asymmetric key is ~1.1 KiB) and equals rust-vmm's MAX_MSG_SIZE.
-inline constexpr std::size_t kMaxPayload = 4096;
+inline constexpr std::size_t kMaxPayload = limits::kMaxMessagePayload;
 
 struct Message {
   MsgHeader hdr{};

@@ -6,6 +6,8 @@
 #include <cstdarg>
 #include <cstdio>
 
+#include "proto/sys/event_fd.hpp"
+
 namespace vireo::proto {
 namespace {
 
@@ -85,6 +87,11 @@ Check check_vring_file(const Message& m, std::uint64_t) {
   if (m.fds.size() != want)
     return fail(fmt("%.*s carries %zu fds but the invalid-FD flag (bit 8) is %s", static_cast<int>(name.size()),
                     name.data(), m.fds.size(), vring_file_nofd(v) ? "set" : "clear"));
+  // rst: kick, call and err are eventfds. A pipe the front-end never reads would block the
+  // worker signalling it (and with it every quiesce of the control thread).
+  if (want == 1 && !is_eventfd(m.fds[0].get()))
+    return fail(fmt("%.*s fd is not an eventfd (it is %s)", static_cast<int>(name.size()), name.data(),
+                    describe_fd(m.fds[0].get()).c_str()));
   return {};
 }
 

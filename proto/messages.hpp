@@ -10,6 +10,8 @@
 // and must be validated (message_table.hpp) before use.
 #pragma once
 
+#include "base/limits.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -167,7 +169,7 @@ inline constexpr std::size_t kMemoryRegionXenSize = sizeof(MemoryRegion) + 8;
 
 // "Multiple Memory regions description" (VhostUserMemory). On the wire only nregions entries
 // are sent: size == 8 + 32 * nregions.
-inline constexpr std::uint32_t kMemoryBaselineNregions = 8;  // VHOST_MEMORY_BASELINE_NREGIONS
+inline constexpr std::uint32_t kMemoryBaselineNregions = limits::kMaxRegionsPerTable;  // VHOST_MEMORY_BASELINE_NREGIONS
 struct MemoryTable {
   std::uint32_t nregions;
   std::uint32_t padding;
@@ -210,7 +212,7 @@ struct ConfigHeader {
   std::uint32_t flags;  // kConfigFlagWritable (0) or kConfigFlagLiveMigration (1)
 };
 static_assert(sizeof(ConfigHeader) == 12);
-inline constexpr std::uint32_t kMaxConfigSize = 256;  // VHOST_USER_MAX_CONFIG_SIZE
+inline constexpr std::uint32_t kMaxConfigSize = limits::kMaxConfigSize;  // VHOST_USER_MAX_CONFIG_SIZE
 inline constexpr std::uint32_t kConfigFlagWritable = 0;
 inline constexpr std::uint32_t kConfigFlagLiveMigration = 1;
 

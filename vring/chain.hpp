@@ -15,6 +15,8 @@
 // the chain was popped under is alive.
 #pragma once
 
+#include "base/limits.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -40,7 +42,7 @@ struct Segment {
   std::uint64_t gpa;   // guest-physical address of data, for dirty logging
 };
 
-inline constexpr std::uint32_t kDefaultMaxSegments = 1024;
+inline constexpr std::uint32_t kDefaultMaxSegments = limits::kMaxChainSegments;
 
 class Chain {
  public:

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "base/expected.hpp"
+#include "base/limits.hpp"
 
 namespace vireo::vring {
 
@@ -14,12 +15,14 @@ enum class Errc : std::uint8_t {
   broken,                    // the ring broke earlier; reset to use it again
   not_ready,                 // ring not configured (no addresses / size)
   bad_queue_size,            // size 0, > 32768, or (split) not a power of two
+  base_out_of_range,         // (packed) SET_VRING_BASE position >= queue size
   misaligned_ring,           // ring area not aligned as §2.7 / §2.8 require
   head_out_of_range,         // avail ring entry >= queue size
   next_out_of_range,         // desc.next >= table size
   descriptor_loop,           // chain revisits a descriptor (detected by the TTL)
   chain_too_long,            // more descriptors than the ring (or max_chain_len) allows
   indirect_len_bad,          // indirect table length 0 or not a multiple of 16 (§2.7.5.3.1)
+  indirect_too_large,        // indirect table above limits::kMaxIndirectEntries entries
   indirect_in_indirect,      // INDIRECT flag inside an indirect table (§2.7.5.3.1)
   next_with_indirect,        // NEXT together with INDIRECT (§2.7.5.3.1)
   indirect_not_negotiated,   // INDIRECT used without VIRTIO_F_INDIRECT_DESC
@@ -34,18 +37,22 @@ enum class Errc : std::uint8_t {
   empty_buffer,              // (driver side) a buffer with no segments
 };
 
+static_assert(limits::kMaxIndirectEntries == 65536, "Errc::indirect_too_large's text names the limit");
+
 constexpr const char* to_string(Errc e) {
   switch (e) {
     case Errc::ok: return "ok";
     case Errc::broken: return "queue is broken";
     case Errc::not_ready: return "queue is not configured";
     case Errc::bad_queue_size: return "invalid queue size";
+    case Errc::base_out_of_range: return "ring position (SET_VRING_BASE) is outside the queue";
     case Errc::misaligned_ring: return "ring area misaligned";
     case Errc::head_out_of_range: return "available head index out of range";
     case Errc::next_out_of_range: return "descriptor next index out of range";
     case Errc::descriptor_loop: return "descriptor chain loops";
     case Errc::chain_too_long: return "descriptor chain longer than the queue";
     case Errc::indirect_len_bad: return "indirect table length is zero or not a multiple of 16";
+    case Errc::indirect_too_large: return "indirect table has more than 65536 entries";
     case Errc::indirect_in_indirect: return "indirect descriptor inside an indirect table";
     case Errc::next_with_indirect: return "descriptor has both NEXT and INDIRECT";
     case Errc::indirect_not_negotiated: return "indirect descriptor without VIRTIO_F_INDIRECT_DESC";

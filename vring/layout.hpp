@@ -9,6 +9,8 @@
 //   v.avail_ring[slot] ... *v.used_event ...
 #pragma once
 
+#include "base/limits.hpp"
+
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -27,7 +29,7 @@ inline constexpr std::uint16_t kDescFAvail = 1u << 7;  // VIRTQ_DESC_F_AVAIL
 inline constexpr std::uint16_t kDescFUsed = 1u << 15;  // VIRTQ_DESC_F_USED
 
 // Maximum queue size for both layouts (§2.7 "Queue Size ... maximum 32768", §2.8).
-inline constexpr std::uint32_t kMaxQueueSize = 32768;
+inline constexpr std::uint32_t kMaxQueueSize = limits::kMaxQueueSize;
 
 // ---------------------------------------------------------------------------------------------
 // Split virtqueue (§2.7)

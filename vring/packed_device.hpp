@@ -58,7 +58,7 @@ class PackedDeviceRing {
       return fail(Errc::bad_queue_size);
     // A position outside the ring cannot be resumed from.
     if (base.avail.idx >= cfg.size || base.used.idx >= cfg.size) [[unlikely]]
-      return fail(Errc::bad_queue_size);
+      return fail(Errc::base_out_of_range);
     if (mem == nullptr || cfg.desc == nullptr || cfg.avail == nullptr || cfg.used == nullptr)
         [[unlikely]]
       return fail(Errc::not_ready);
@@ -362,6 +362,8 @@ class PackedDeviceRing {
       return Errc::next_with_indirect;
     if (d.len == 0 || d.len % sizeof(PackedDesc) != 0) [[unlikely]]
       return Errc::indirect_len_bad;
+    if (d.len / sizeof(PackedDesc) > limits::kMaxIndirectEntries) [[unlikely]]
+      return Errc::indirect_too_large;
     const auto* table = static_cast<const std::byte*>(translate_contiguous(*mem_, d.addr, d.len));
     if (table == nullptr) [[unlikely]]
       return Errc::address_not_mapped;

@@ -394,6 +394,8 @@ class SplitDeviceRing {
       return Errc::next_with_indirect;
     if (d.len == 0 || d.len % sizeof(SplitDesc) != 0) [[unlikely]]
       return Errc::indirect_len_bad;
+    if (d.len / sizeof(SplitDesc) > limits::kMaxIndirectEntries) [[unlikely]]  // next cannot index more
+      return Errc::indirect_too_large;
     table = translate_contiguous(*mem_, d.addr, d.len);
     if (table == nullptr) [[unlikely]]
       return Errc::address_not_mapped;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "base/expected.hpp"
 #include "proto/sys/sys_error.hpp"
@@ -22,7 +23,7 @@ class EventFd {
   EventFd() = default;
   // EFD_CLOEXEC always; EFD_NONBLOCK / EFD_SEMAPHORE on request.
   [[nodiscard]] static Expected<EventFd, SysError> create(bool nonblocking, bool semaphore = false);
-  // Wraps an fd received from the peer (it is not checked to be an eventfd: a pipe also works).
+  // Wraps an fd received from the peer (check it with is_eventfd() first).
   static EventFd adopt(UniqueFd fd) { return EventFd(std::move(fd)); }
 
   // Adds n (default 1) to the counter. EINTR retried.
@@ -40,5 +41,12 @@ class EventFd {
   explicit EventFd(UniqueFd fd) : fd_(std::move(fd)) {}
   UniqueFd fd_;
 };
+
+// What fd is, as /proc/self/fd names it ("anon_inode:[eventfd]", "pipe:[1234]", a path);
+// empty when /proc cannot tell.
+std::string describe_fd(int fd);
+// False only when fd is known to be something other than an eventfd. A pipe or socket in an
+// eventfd's place can block the writer once its buffer fills, and a regular file cannot be polled.
+bool is_eventfd(int fd);
 
 }  // namespace vireo::proto

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -154,6 +155,19 @@ void Mapping::unmap() noexcept {
   base_ = nullptr;
   data_ = nullptr;
   map_len_ = size_ = 0;
+}
+
+std::string describe_fd(int fd) {
+  char path[64], target[256];
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  const ssize_t n = ::readlink(path, target, sizeof target - 1);
+  if (n <= 0) return {};
+  return std::string(target, static_cast<std::size_t>(n));
+}
+
+bool is_eventfd(int fd) {
+  const std::string what = describe_fd(fd);
+  return what.empty() || what == "anon_inode:[eventfd]";
 }
 
 }  // namespace vireo::proto

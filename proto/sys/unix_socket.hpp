@@ -12,6 +12,8 @@
 // back-end channel).
 #pragma once
 
+#include "base/limits.hpp"
+
 #include <cstddef>
 #include <span>
 #include <string>
@@ -26,8 +28,8 @@ namespace vireo::proto {
 
 // Most fds accepted in one message (rust-vmm MAX_ATTACHED_FD_ENTRIES). Baseline senders never
 // send more than kMaxSendFds (VHOST_MEMORY_BASELINE_NREGIONS; back-end channel BACKEND_SEND_FD).
-inline constexpr std::size_t kMaxFds = 32;
-inline constexpr std::size_t kMaxSendFds = 8;
+inline constexpr std::size_t kMaxFds = limits::kMaxMessageFds;
+inline constexpr std::size_t kMaxSendFds = limits::kMaxSendFds;
 
 class UnixStream {
  public:

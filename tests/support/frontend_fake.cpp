@@ -49,13 +49,25 @@ int DaemonThread::join() {
   return rc_;
 }
 
-FrontendFake::FrontendFake(proto::UnixStream stream, std::size_t ram_bytes) : conn_(std::move(stream)) {
+FrontendFake::FrontendFake(proto::UnixStream stream, std::size_t ram_bytes, std::size_t guard_bytes)
+    : conn_(std::move(stream)), ram_bytes_(ram_bytes), guard_(guard_bytes) {
   conn_.set_timeout_ms(5000);
-  auto mem = proto::MemFd::create("vireo-test-guest", ram_bytes);
+  const std::size_t total = ram_bytes + 2 * guard_bytes;
+  auto mem = proto::MemFd::create("vireo-test-guest", total);
   if (!mem) return;
   ram_ = std::move(*mem);
-  auto map = proto::Mapping::map(ram_.fd(), ram_bytes, 0, /*writable=*/true);
-  if (map) map_ = std::move(*map);
+  auto map = proto::Mapping::map(ram_.fd(), total, 0, /*writable=*/true);
+  if (!map) return;
+  map_ = std::move(*map);
+  std::memset(map_.data(), static_cast<int>(kCanary), guard_);
+  std::memset(map_.data() + guard_ + ram_bytes_, static_cast<int>(kCanary), guard_);
+}
+
+bool FrontendFake::canaries_intact() const {
+  const std::byte* tail = map_.data() + guard_ + ram_bytes_;
+  for (std::size_t i = 0; i < guard_; ++i)
+    if (map_.data()[i] != kCanary || tail[i] != kCanary) return false;
+  return true;
 }
 
 Expected<proto::Message, proto::ProtoError> FrontendFake::request(FrontendReq req,
@@ -99,7 +111,8 @@ bool FrontendFake::negotiate(std::uint64_t features, std::uint64_t protocol_feat
 }
 
 proto::MemoryRegion FrontendFake::ram_region() const {
-  return proto::MemoryRegion{kGpaBase, map_.size(), reinterpret_cast<std::uint64_t>(map_.data()), 0};
+  return proto::MemoryRegion{kGpaBase, ram_bytes_, reinterpret_cast<std::uint64_t>(map_.data() + guard_),
+                             guard_};
 }
 
 bool FrontendFake::set_mem_table() {

@@ -72,7 +72,11 @@ class FrontendFake {
  public:
   static constexpr std::uint64_t kGpaBase = 0x100000;  // guest-physical base of the RAM
 
-  explicit FrontendFake(proto::UnixStream stream, std::size_t ram_bytes = std::size_t{4} << 20);
+  // guard_bytes > 0: the memfd holds guard_bytes of canary pattern before and after the RAM,
+  // outside the shared region (mmap_offset = guard_bytes), so canaries_intact() can tell whether
+  // the back-end wrote next to the region it was given.
+  explicit FrontendFake(proto::UnixStream stream, std::size_t ram_bytes = std::size_t{4} << 20,
+                        std::size_t guard_bytes = 0);
 
   proto::Connection& conn() { return conn_; }
   // request() with the protocol features negotiated so far (acks awaited when REPLY_ACK is).
@@ -95,7 +99,10 @@ class FrontendFake {
 
   // Guest RAM.
   std::uint64_t alloc(std::size_t len, std::size_t align = 64);
-  std::byte* host(std::uint64_t gpa) const { return map_.data() + (gpa - kGpaBase); }
+  std::byte* host(std::uint64_t gpa) const { return map_.data() + guard_ + (gpa - kGpaBase); }
+  std::size_t ram_bytes() const { return ram_bytes_; }
+  static constexpr std::byte kCanary{0xa5};
+  bool canaries_intact() const;
   std::uint64_t uva(std::uint64_t gpa) const { return reinterpret_cast<std::uint64_t>(host(gpa)); }
 
   struct Queue {
@@ -132,6 +139,8 @@ class FrontendFake {
   proto::Connection conn_;
   proto::MemFd ram_;
   proto::Mapping map_;
+  std::size_t ram_bytes_ = 0;
+  std::size_t guard_ = 0;
   std::uint64_t next_ = kGpaBase;
   std::uint64_t features_ = 0;
   std::vector<std::unique_ptr<Queue>> queues_;
