@@ -255,7 +255,9 @@ class InflightLog {
       r.state = base;
       return r;
     }
-    if (h.desc_num != size_ || h.old_used_idx >= size_ || h.used_idx >= size_) return r;
+    if (h.desc_num != size_ || h.old_used_idx >= size_ || h.used_idx >= size_ ||
+        h.old_free_head > size_ || h.free_head > size_)  // size_ = the end of a full free list
+      return r;
     if (h.used_idx != h.old_used_idx || h.used_wrap_counter != h.old_used_wrap_counter) {
       // acquire: pairs with the crashed back-end's release store of the batch's first flags.
       const std::uint16_t f = load_acquire(ring[h.old_used_idx].flags) & (kDescFAvail | kDescFUsed);

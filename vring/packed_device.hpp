@@ -353,7 +353,8 @@ class PackedDeviceRing {
     if (inflight_log_ != nullptr) [[unlikely]]
       e = walk_list(fetch, [this](const PackedDesc& d, bool head, bool last) {
         // A corrupt free list (front-end memory) ends the tracking, not the ring.
-        if (!inflight_log_->packed_pop_desc(d, head, last)) inflight_log_ = nullptr;
+        if (inflight_log_ != nullptr && !inflight_log_->packed_pop_desc(d, head, last))
+          inflight_log_ = nullptr;
       }, out);
     else
       e = walk_list(fetch, [](const PackedDesc&, bool, bool) {}, out);
@@ -414,6 +415,10 @@ class PackedDeviceRing {
   // Walks the buffers left in flight by a previous back-end (set_inflight_log) into out[n..),
   // from the region's copy of their descriptors.
   Errc pop_resubmitted(std::span<Chain> out, std::size_t& n) noexcept {
+    if (inflight_log_ == nullptr) [[unlikely]] {  // detached: the copies are gone with it
+      n_resubmit_ = resubmit_pos_ = 0;
+      return Errc::ok;
+    }
     while (resubmit_pos_ < n_resubmit_ && n < out.size()) {
       const std::uint16_t head = resubmit_[resubmit_pos_++];
       const std::uint16_t num = inflight_log_->packed_desc(head).num;  // region: read once

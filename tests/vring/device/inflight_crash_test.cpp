@@ -179,5 +179,28 @@ TEST(PackedInflightRecovery, InconsistentRegionIsIgnored) {
   EXPECT_EQ(again.state(), (RingState{}));
 }
 
+// The front-end corrupts the free list under a running ring (entry 0's successor outside the
+// table, met in the middle of a 3-descriptor buffer): the tracking stops, the ring goes on.
+TEST(PackedInflightRecovery, CorruptFreeListDetachesTheLogNotTheRing) {
+  RingHarness<PackedLayout> h(kSize);
+  std::vector<std::byte> region(32 + 32 * kSize);
+  InflightLog log(InflightLog::Layout::packed, region.data(), kSize);
+  log.format();
+  ASSERT_TRUE(h.configure());
+  h.ring.set_inflight_log(&log);
+  log.packed_desc(0).next = 0x7fff;
+  auto id = h.drv.chain().readable(h.buffer(16), 16).readable(h.buffer(16), 16).writable(h.buffer(16), 16).build();
+  ASSERT_TRUE(id);
+  h.drv.publish();
+  ASSERT_TRUE(h.ring.pop(h.chain).value_or(false));
+  EXPECT_EQ(h.chain.head().ndescs, 3u);
+  h.ring.push(h.chain, 16);
+  h.ring.flush();
+  EXPECT_FALSE(h.ring.broken());
+  auto used = h.drv.read_used();
+  ASSERT_TRUE(used);
+  EXPECT_EQ(used->id, *id);
+}
+
 }  // namespace
 }  // namespace vireo::test
