@@ -48,19 +48,7 @@ Expected<std::unique_ptr<InflightRegion>, std::string> InflightRegion::create(
   if (!map) return Fail("cannot map the inflight region: " + map.error().message());
   std::unique_ptr<InflightRegion> r(
       new InflightRegion(layout, std::move(*mem).take(), std::move(*map), num_queues, queue_size, 0));
-  for (InflightQueue& q : r->queues_) {
-    if (layout == InflightLayout::split) {
-      q.split()->version = kInflightVersion;
-      q.split()->desc_num = queue_size;
-      continue;
-    }
-    QueueRegionPacked* h = q.packed();
-    h->version = kInflightVersion;
-    h->desc_num = queue_size;
-    h->used_wrap_counter = h->old_used_wrap_counter = 1;  // §2.8.1: wrap counters start at 1
-    for (std::uint16_t i = 0; i < queue_size; ++i)
-      q.packed_desc()[i].next = static_cast<std::uint16_t>(i + 1);
-  }
+  for (InflightQueue& q : r->queues_) q.log().format();
   return r;
 }
 

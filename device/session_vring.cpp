@@ -190,7 +190,8 @@ namespace {
 
 // A packed ring keeps no index in shared memory, so after a back-end crash the front-end may send
 // a stale position (QEMU does: vring/packed_resume.hpp). Without inflight tracking the descriptor
-// flags are the only record of where the crashed back-end stood.
+// flags are the only record of where the crashed back-end stood; with it, the region is
+// (PackedDeviceRing::set_inflight_log).
 vring::RingState resume_position(std::uint64_t features, std::uint16_t index, std::uint16_t num,
                                  void* desc, vring::RingState base) {
   if (!vring::has_feature(features, vring::kFRingPacked)) return base;
@@ -227,7 +228,18 @@ Outcome Session::start_ring(VringSlot& s, std::uint16_t index) {
   s.vq->set_enabled(s.enabled);
   // rst "Inflight I/O tracking": the ring records pops/pushes and resubmits what a previous
   // back-end left in flight.
-  if (inflight) s.vq->visit([&](auto& r) { r.set_inflight_log(&inflight->log()); });
+  // Packed: the region, not SET_VRING_BASE, says where the ring resumes (QEMU sends a stale
+  // packed position after a crash); a region that does not add up is ignored.
+  if (inflight) {
+    const bool rejected = s.vq->visit([&](auto& r) {
+      r.set_inflight_log(&inflight->log());
+      if constexpr (requires { r.inflight_rejected(); }) return r.inflight_rejected();
+      return false;
+    });
+    if (rejected)
+      VIREO_LOG_WARN("%s: the inflight region is inconsistent (front-end memory); resuming at the "
+                     "front-end's position without resubmitting", q.c_str());
+  }
   attach_log(s);
   if (s.runnable()) backend_.queue_started(*s.vq);
   s.process_now = true;

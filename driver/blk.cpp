@@ -63,7 +63,8 @@ Result<std::unique_ptr<BlkDriver>> BlkDriver::open(const BlkOptions& o) {
                      .event_idx = o.event_idx,
                      .num_queues = 1,
                      .queue_size = o.queue_size,
-                     .connect_timeout_ms = o.connect_timeout_ms};
+                     .connect_timeout_ms = o.connect_timeout_ms,
+                     .inflight = o.inflight};
   auto fe = Frontend::open(fo, d->mem_);
   if (!fe) return Unexpected(fe.error());
   d->fe_ = std::move(*fe);

@@ -60,6 +60,7 @@ struct BlkOptions {
   std::size_t buffer_pool = 8u << 20;  // bytes available to alloc_buffer()
   bool hugepages = false;
   int connect_timeout_ms = 10'000;
+  bool inflight = true;                // INFLIGHT_SHMFD when offered (FrontendOptions::inflight)
 };
 
 struct BlkRequest {

@@ -136,6 +136,7 @@ Result<void> Frontend::negotiate(bool again) {
     auto proto_offered = get_u64(FrontendReq::get_protocol_features);
     if (!proto_offered) return Unexpected(proto_offered.error());
     protocol_ = *proto_offered & kFrontendProtocolFeatures;
+    if (!options_.inflight) protocol_ &= ~proto::proto_bit(proto::kProtoFInflightShmfd);
     if (auto ok = set_u64(FrontendReq::set_protocol_features, protocol_); !ok) return ok;
     conn_.set_protocol_features(protocol_);  // REPLY_ACK from here on
   }
@@ -147,6 +148,7 @@ Result<void> Frontend::negotiate(bool again) {
   }
   if (auto ok = send(FrontendReq::set_owner, {}); !ok) return ok;
   if (auto ok = set_u64(FrontendReq::set_features, features_); !ok) return ok;
+  if (auto ok = setup_inflight(again); !ok) return ok;
   if (auto ok = set_mem_table(); !ok) return ok;
   for (std::uint16_t i = 0; i < queues_.size(); ++i) {
     vring::RingState base{};  // §2.8.1: both wrap counters start at 1 (PackedCursor default)
@@ -161,6 +163,35 @@ Result<void> Frontend::negotiate(bool again) {
                   static_cast<unsigned long long>(features_), static_cast<unsigned long long>(protocol_),
                   queues_.size());
   return {};
+}
+
+// rst "Inflight I/O tracking", in QEMU's order (vhost_user_blk_start): after SET_FEATURES (the
+// back-end picks the split or packed layout from them) and before any SET_VRING_*, the region is
+// asked for once (GET_INFLIGHT_FD with the queue count and size) and handed to every back-end
+// this front-end talks to (SET_INFLIGHT_FD), the first one included.
+Result<void> Frontend::setup_inflight(bool again) {
+  if (!proto::has_proto(protocol_, proto::kProtoFInflightShmfd)) {
+    if (again && inflight_fd_.valid())
+      VIREO_LOG_WARN("restarted back-end does not offer INFLIGHT_SHMFD: buffers the old one had "
+                     "taken are not resubmitted from the inflight region");
+    return {};
+  }
+  if (!inflight_fd_.valid()) {
+    const proto::InflightDesc want{0, 0, static_cast<std::uint16_t>(queues_.size()), options_.queue_size, {0, 0}};
+    auto r = conn_.request(FrontendReq::get_inflight_fd, proto::as_bytes(want), {}, false);
+    if (!r) return Unexpected(from_proto(r.error(), FrontendReq::get_inflight_fd));
+    const auto got = r->payload_as<proto::InflightDesc>();
+    if (r->fds.size() != 1 || got.mmap_size == 0)
+      return error(Error::Kind::protocol, "back-end answered GET_INFLIGHT_FD without a region (" +
+                                              std::to_string(r->fds.size()) + " fds, " +
+                                              std::to_string(got.mmap_size) + " bytes)");
+    inflight_desc_ = got;
+    inflight_desc_.num_queues = want.num_queues;  // rst: the reply's own fields are size and offset
+    inflight_desc_.queue_size = want.queue_size;
+    inflight_fd_ = std::move(r->fds[0]);
+  }
+  const int fd = inflight_fd_.get();
+  return send(FrontendReq::set_inflight_fd, proto::as_bytes(inflight_desc_), std::span<const int>(&fd, 1));
 }
 
 Result<void> Frontend::set_mem_table() {

@@ -12,9 +12,10 @@
 //   });
 //   if (!fe->check_connection()) fe->reconnect();      // back-end died: replay and resume
 //
-// Negotiation order (QEMU's): GET_FEATURES, GET/SET_PROTOCOL_FEATURES (REPLY_ACK, MQ, CONFIG),
-// GET_QUEUE_NUM, SET_OWNER, SET_FEATURES, SET_MEM_TABLE, then per queue SET_VRING_NUM / BASE /
-// ADDR / CALL / KICK and SET_VRING_ENABLE (with VHOST_USER_F_PROTOCOL_FEATURES).
+// Negotiation order (QEMU's): GET_FEATURES, GET/SET_PROTOCOL_FEATURES (REPLY_ACK, MQ, CONFIG,
+// INFLIGHT_SHMFD), GET_QUEUE_NUM, SET_OWNER, SET_FEATURES, GET_INFLIGHT_FD (first connection
+// only) + SET_INFLIGHT_FD, SET_MEM_TABLE, then per queue SET_VRING_NUM / BASE / ADDR / CALL /
+// KICK and SET_VRING_ENABLE (with VHOST_USER_F_PROTOCOL_FEATURES).
 // Threading: one thread at a time per Frontend (rings, kicks and control messages alike).
 #pragma once
 
@@ -65,6 +66,10 @@ struct FrontendOptions {
   std::uint16_t num_queues = 1;
   std::uint16_t queue_size = 256;
   int connect_timeout_ms = 10'000; // wait this long for the back-end (open and reconnect)
+  // Inflight I/O tracking (rst "Inflight I/O tracking"), when the back-end offers INFLIGHT_SHMFD:
+  // the back-end records what it took from the rings in a region this front-end keeps across
+  // reconnects, so a restarted back-end resubmits exactly what was in flight.
+  bool inflight = true;
 };
 
 // One virtqueue: its ring (split or packed), ring areas in guest memory, kick and call eventfds.
@@ -111,6 +116,9 @@ class Frontend {
   // kicks every queue once. Ring memory and outstanding buffers are kept.
   [[nodiscard]] Result<void> reconnect();
   std::uint64_t reconnects() const { return reconnects_; }
+  // The inflight region (GET_INFLIGHT_FD), kept across reconnects; -1 when not negotiated.
+  int inflight_fd() const { return inflight_fd_.get(); }
+  const proto::InflightDesc& inflight_desc() const { return inflight_desc_; }
 
  private:
   Frontend(const FrontendOptions& options, GuestMemory& mem) : options_(options), mem_(mem) {}
@@ -123,6 +131,7 @@ class Frontend {
   Result<void> send(proto::FrontendReq req, std::span<const std::byte> payload,
                     std::span<const int> fds = {});
   Result<void> set_mem_table();
+  Result<void> setup_inflight(bool again);
   // frontend_queues.cpp: rings.
   Result<void> create_queues();
   Result<void> start_queue(std::uint16_t i, const vring::RingState& base);
@@ -137,12 +146,15 @@ class Frontend {
   std::uint16_t max_queues_ = 1;
   std::vector<Queue> queues_;
   std::uint64_t reconnects_ = 0;
+  proto::UniqueFd inflight_fd_;           // the region's memfd, from the first GET_INFLIGHT_FD
+  proto::InflightDesc inflight_desc_{};   // its size, offset, queue count and size
 };
 
-// Protocol features the front-end uses when offered.
+// Protocol features the front-end uses when offered (INFLIGHT_SHMFD unless options.inflight is
+// false).
 inline constexpr std::uint64_t kFrontendProtocolFeatures =
     proto::proto_bit(proto::kProtoFMq) | proto::proto_bit(proto::kProtoFReplyAck) |
-    proto::proto_bit(proto::kProtoFConfig);
+    proto::proto_bit(proto::kProtoFConfig) | proto::proto_bit(proto::kProtoFInflightShmfd);
 
 // The virtio feature word the front-end asks for (before intersecting with the offer), and the
 // check of an offer against the options: pure, unit-tested without a peer.

@@ -115,17 +115,17 @@ class PackedDeviceRing {
     if (!configured_) [[unlikely]]
       return fail(Errc::not_ready);
     std::size_t n = 0;
+    if (n_resubmit_ != 0) [[unlikely]] {
+      if (const Errc e = pop_resubmitted(out, n); e != Errc::ok) return break_ring(e);
+    }
     for (;;) {
       while (n < out.size()) {
         // acquire: pairs with the driver's release store of the head descriptor's flags, made
         // after the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
         const std::uint16_t head_flags = load_acquire(view_.desc[avail_.idx].flags);
         if (!is_available(head_flags, avail_.wrap)) break;
-        const std::uint16_t head_slot = avail_.idx;
         if (const Errc e = walk(head_flags, out[n]); e != Errc::ok) [[unlikely]]
           return break_ring(e);
-        if (inflight_log_ != nullptr) [[unlikely]]
-          inflight_log_->packed_pop(head_slot, out[n].head().ndescs, out[n].head().id);
         ++n;
         ++inflight_;
       }
@@ -176,12 +176,17 @@ class PackedDeviceRing {
       else store_relaxed(d.flags, flags);
       used_.advance(u.ndescs, size_);
     }
+    if (inflight_log_ != nullptr) [[unlikely]] {  // rst: return the batch's entries, then publish
+      for (std::uint32_t i = 0; i < n_shadow_; ++i) inflight_log_->packed_batch(shadow_[i].id);
+      inflight_log_->packed_batch_end(used_);
+    }
     // release: pairs with the driver's acquire load of the first used descriptor's flags; every
     // used descriptor of this batch is written before it.
     store_release(view_.desc[start.idx].flags, first_flags);
-    if (inflight_log_ != nullptr) [[unlikely]]
-      for (std::uint32_t i = 0; i < n_shadow_; ++i)
-        inflight_log_->packed_published(shadow_[i].id, used_.idx, used_.wrap);
+    if (inflight_log_ != nullptr) [[unlikely]] {  // rst: clear the batch, move the rollback point
+      for (std::uint32_t i = 0; i < n_shadow_; ++i) inflight_log_->packed_published(shadow_[i].id);
+      inflight_log_->packed_commit();
+    }
     if (log_ != nullptr) [[unlikely]]
       log_slots(start, used_);
     n_shadow_ = 0;
@@ -247,12 +252,38 @@ class PackedDeviceRing {
     ring_log_gpa_ = ring_log_gpa;
   }
 
-  // Records pops and used buffers in a vhost-user inflight region (simplified packed layout: one
-  // entry per buffer at its head slot; no resubmission yet). nullptr detaches.
+  // Records pops and used buffers in a vhost-user inflight region (rst packed layout; nullptr
+  // detaches). Call after configure(): it recovers the region (rst "When reconnecting": commit or
+  // roll back the last batch) and, unless the region is new, resumes from it: used = the region's
+  // used position, avail = used advanced over every descriptor still in flight, and the next pops
+  // return the in-flight buffers first, in counter order, read from the region (their ring slots
+  // may have been overwritten by used descriptors). A region that does not add up is not used.
+  // Allocates (control path only).
   void set_inflight_log(InflightLog* log) {
-    inflight_log_ = (log != nullptr && configured_ && log->layout() == InflightLog::Layout::packed &&
-                     log->queue_size() == size_) ? log : nullptr;
+    inflight_log_ = nullptr;
+    n_resubmit_ = resubmit_pos_ = 0;
+    if (log == nullptr || !configured_ || log->layout() != InflightLog::Layout::packed ||
+        log->queue_size() != size_)
+      return;
+    const InflightLog::PackedRecovery r = log->packed_recover(view_.desc, RingState{avail_, used_});
+    inflight_rejected_ = !r.ok;
+    if (!r.ok) return;
+    inflight_log_ = log;
+    if (r.fresh) return;
+    avail_ = r.state.avail;
+    used_ = signalled_used_ = r.state.used;
+    signalled_valid_ = false;
+    inflight_ = 0;
+    if (resubmit_capacity_ < size_) {
+      resubmit_ = std::make_unique<std::uint16_t[]>(size_);
+      resubmit_capacity_ = size_;
+    }
+    n_resubmit_ = static_cast<std::uint16_t>(std::min<std::size_t>(r.heads.size(), size_));
+    std::copy_n(r.heads.begin(), n_resubmit_, resubmit_.get());
+    want_kicks();  // off_wrap at the recovered avail position
   }
+  // The last set_inflight_log() found the region inconsistent and ignored it.
+  bool inflight_rejected() const { return inflight_rejected_; }
 
   bool broken() const { return broken_; }
   Errc error() const { return error_; }
@@ -297,6 +328,8 @@ class PackedDeviceRing {
     error_ = Errc::ok;
     configured_ = false;
     inflight_log_ = nullptr;
+    inflight_rejected_ = false;
+    n_resubmit_ = resubmit_pos_ = 0;
   }
 
   vireo::Unexpected<Errc> break_ring(Errc e) {
@@ -307,10 +340,33 @@ class PackedDeviceRing {
 
   // Walks the list starting at the avail cursor into `out`; advances the cursor on success.
   // `head_flags` is the (acquired) flags value availability was decided on: the head's flags are
-  // not fetched twice.
+  // not fetched twice. With an inflight log, every descriptor is recorded as it is accepted.
   Errc walk(std::uint16_t head_flags, Chain& out) noexcept {
-    out.reset(Head{0, 0});
     PackedCursor pos = avail_;
+    auto fetch = [&](std::uint32_t k, PackedDesc& d) {
+      d = read_once<PackedDesc>(&view_.desc[pos.idx]);
+      if (k == 0) d.flags = head_flags;
+      pos.advance(1, size_);
+      return true;
+    };
+    Errc e = Errc::ok;
+    if (inflight_log_ != nullptr) [[unlikely]]
+      e = walk_list(fetch, [this](const PackedDesc& d, bool head, bool last) {
+        // A corrupt free list (front-end memory) ends the tracking, not the ring.
+        if (inflight_log_ != nullptr && !inflight_log_->packed_pop_desc(d, head, last))
+          inflight_log_ = nullptr;
+      }, out);
+    else
+      e = walk_list(fetch, [](const PackedDesc&, bool, bool) {}, out);
+    if (e == Errc::ok) avail_ = pos;
+    return e;
+  }
+
+  // One buffer's descriptor list into `out`: fetch(k, d) copies descriptor k (false: the list
+  // cannot be read), record(d, head, last) sees each descriptor once it is accepted.
+  template <class Fetch, class Record>
+  Errc walk_list(Fetch&& fetch, Record&& record, Chain& out) noexcept {
+    out.reset(Head{0, 0});
     std::uint32_t slots = 0;
     std::uint32_t buffers = 0;
     bool seen_writable = false;
@@ -319,11 +375,16 @@ class PackedDeviceRing {
       // §2.8.17: a list is never longer than the Queue Size (and cannot loop).
       if (++slots > size_) [[unlikely]]
         return Errc::chain_too_long;
-      PackedDesc d = read_once<PackedDesc>(&view_.desc[pos.idx]);
-      if (slots == 1) d.flags = head_flags;
-      pos.advance(1, size_);
+      PackedDesc d;
+      if (!fetch(slots - 1, d)) [[unlikely]]
+        return Errc::next_out_of_range;
+      // Buffer ids name driver state of at most Queue Size buffers; §2.8.6: "Buffer ID is
+      // included in the last descriptor in the list" (an indirect descriptor is alone).
       if ((d.flags & kDescFIndirect) != 0) [[unlikely]] {
         if (const Errc e = walk_indirect(d, slots, out, buffers); e != Errc::ok) return e;
+        if (d.id >= size_) [[unlikely]]
+          return Errc::packed_id_out_of_range;
+        record(d, slots == 1, true);
         id = d.id;
         break;
       }
@@ -337,17 +398,40 @@ class PackedDeviceRing {
       seen_writable = seen_writable || writable;
       if (const Errc e = out.append(*mem_, d.addr, d.len, writable); e != Errc::ok) [[unlikely]]
         return e;
-      if ((d.flags & kDescFNext) == 0) {
-        id = d.id;  // §2.8.6: "Buffer ID is included in the last descriptor in the list"
+      const bool last = (d.flags & kDescFNext) == 0;
+      if (last && d.id >= size_) [[unlikely]]
+        return Errc::packed_id_out_of_range;
+      record(d, slots == 1, last);
+      if (last) {
+        id = d.id;
         break;
       }
     }
-    // Buffer ids name driver state of at most Queue Size buffers.
-    if (id >= size_) [[unlikely]]
-      return Errc::packed_id_out_of_range;
     out.set_id(id);
     out.set_ndescs(static_cast<std::uint16_t>(slots));
-    avail_ = pos;
+    return Errc::ok;
+  }
+
+  // Walks the buffers left in flight by a previous back-end (set_inflight_log) into out[n..),
+  // from the region's copy of their descriptors.
+  Errc pop_resubmitted(std::span<Chain> out, std::size_t& n) noexcept {
+    if (inflight_log_ == nullptr) [[unlikely]] {  // detached: the copies are gone with it
+      n_resubmit_ = resubmit_pos_ = 0;
+      return Errc::ok;
+    }
+    while (resubmit_pos_ < n_resubmit_ && n < out.size()) {
+      const std::uint16_t head = resubmit_[resubmit_pos_++];
+      const std::uint16_t num = inflight_log_->packed_desc(head).num;  // region: read once
+      auto fetch = [&](std::uint32_t k, PackedDesc& d) {
+        return k < num && inflight_log_->packed_list_desc(head, static_cast<std::uint16_t>(k), d);
+      };
+      if (const Errc e = walk_list(fetch, [](const PackedDesc&, bool, bool) {}, out[n]); e != Errc::ok)
+        return e;
+      if (out[n].head().ndescs != num) return Errc::chain_too_long;  // the list ended early
+      ++n;
+      ++inflight_;
+    }
+    if (resubmit_pos_ == n_resubmit_) n_resubmit_ = resubmit_pos_ = 0;
     return Errc::ok;
   }
 
@@ -459,6 +543,11 @@ class PackedDeviceRing {
   const DirtyLog* log_ = nullptr;
   std::uint64_t ring_log_gpa_ = 0;
   InflightLog* inflight_log_ = nullptr;
+  bool inflight_rejected_ = false;
+  std::unique_ptr<std::uint16_t[]> resubmit_;  // head entries to pop again after a reconnect
+  std::uint32_t resubmit_capacity_ = 0;
+  std::uint16_t n_resubmit_ = 0;
+  std::uint16_t resubmit_pos_ = 0;
 };
 
 }  // namespace vireo::vring

@@ -204,9 +204,11 @@ class SplitDeviceRing {
     // release: pairs with the driver's acquire load of used->idx before it reads the used elements
     // (§2.7.8.2: the device updates idx after writing the ring entries).
     store_release(*view_.used_idx, new_idx);
-    if (inflight_log_ != nullptr) [[unlikely]]  // rst: clear the batch after used->idx moved
+    if (inflight_log_ != nullptr) [[unlikely]] {  // rst: clear the batch after used->idx moved
       for (std::uint32_t i = 0; i < n_shadow_; ++i)
-        inflight_log_->split_published(static_cast<std::uint16_t>(shadow_[i].id), new_idx);
+        inflight_log_->split_published(static_cast<std::uint16_t>(shadow_[i].id));
+      inflight_log_->split_commit(new_idx);
+    }
     if (log_ != nullptr) [[unlikely]] {
       log_ring(kUsedRingOffset + start * sizeof(UsedElem), first * sizeof(UsedElem));
       if (first < n_shadow_) log_ring(kUsedRingOffset, (n_shadow_ - first) * sizeof(UsedElem));

@@ -6,12 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "peer_process.hpp"
+#include "proto/sys/memfd.hpp"
 #include "proto/sys/unix_socket.hpp"
 #include "vring/barriers.hpp"
 
@@ -53,11 +57,13 @@ struct FakeBackend {
     FrontendReq req;
     std::uint64_t u64;  // first 8 payload bytes
     std::size_t nfds;
+    ino_t ino = 0;  // SET_INFLIGHT_FD: the region's inode
   };
   std::vector<Seen> seen;
   std::uint64_t protocol = proto::proto_bit(proto::kProtoFReplyAck) | proto::proto_bit(proto::kProtoFMq);
   std::atomic<int> fd{-1};
   std::thread thread;
+  std::optional<proto::MemFd> region;  // handed out by GET_INFLIGHT_FD
 
   void start(proto::UnixListener& l) {
     thread = std::thread([this, &l] { serve(l); });
@@ -83,6 +89,20 @@ struct FakeBackend {
       if (!m) return;
       const auto req = static_cast<FrontendReq>(m->hdr.request);
       seen.push_back({req, m->payload_as<std::uint64_t>(), m->fds.size()});
+      if (req == FrontendReq::set_inflight_fd && m->fds.size() == 1) {
+        struct stat st {};
+        if (::fstat(m->fds[0].get(), &st) == 0) seen.back().ino = st.st_ino;
+      }
+      if (req == FrontendReq::get_inflight_fd) {
+        auto want = m->payload_as<proto::InflightDesc>();
+        auto mfd = proto::MemFd::create("fake-inflight", 4096);
+        if (!mfd) return;
+        region = std::move(*mfd);
+        const proto::InflightDesc d{4096, 0, want.num_queues, want.queue_size, {0, 0}};
+        const int rfd = region->fd();
+        (void)c.send_reply(m->hdr, proto::as_bytes(d), std::span<const int>(&rfd, 1));
+        continue;
+      }
       std::uint64_t answer = 0;
       bool body = true;
       switch (req) {
@@ -215,6 +235,65 @@ TEST_F(FrontendFake, ReconnectResumesPackedRingWithWrapCounters) {
   const std::uint32_t slot2 = proto::encode_packed_base({2, true, 2, true});
   EXPECT_EQ(second.bases(), (std::vector<std::uint32_t>{slot2, 0x80008000u}));
   EXPECT_EQ(slot2, 0x80028002u);
+}
+
+// rst "Inflight I/O tracking", QEMU's order: GET_INFLIGHT_FD once, after SET_FEATURES, with the
+// queue count and size; SET_INFLIGHT_FD with that same region on every connection, before
+// SET_MEM_TABLE and every SET_VRING_*.
+TEST_F(FrontendFake, InflightRegionIsAskedForOnceAndHandedToEveryBackEnd) {
+  const std::uint64_t with_inflight = proto::proto_bit(proto::kProtoFReplyAck) |
+                                      proto::proto_bit(proto::kProtoFMq) |
+                                      proto::proto_bit(proto::kProtoFInflightShmfd);
+  FakeBackend first;
+  first.protocol = with_inflight;
+  auto fe = open(first, Layout::packed);
+  ASSERT_TRUE(fe);
+  EXPECT_GE(fe->inflight_fd(), 0);
+  EXPECT_EQ(fe->inflight_desc().mmap_size, 4096u);
+  first.hangup();
+  EXPECT_FALSE(fe->check_connection());
+  FakeBackend second;
+  second.protocol = with_inflight;
+  second.start(*listener_);
+  auto ok = fe->reconnect();
+  ASSERT_TRUE(ok) << ok.error().reason;
+  fe.reset();
+  second.join();
+  struct stat st {};
+  ASSERT_EQ(::fstat(first.region->fd(), &st), 0);
+  using R = FrontendReq;
+  for (FakeBackend* b : {&first, &second}) {
+    const bool is_first = b == &first;
+    std::vector<R> order;
+    for (const auto& m : b->seen) order.push_back(m.req);
+    auto at = [&](R r) { return std::find(order.begin(), order.end(), r) - order.begin(); };
+    const auto n = static_cast<long>(order.size());
+    EXPECT_EQ(std::count(order.begin(), order.end(), R::get_inflight_fd), is_first ? 1 : 0)
+        << "the region is asked for on the first connection only";
+    ASSERT_LT(at(R::set_inflight_fd), n) << "SET_INFLIGHT_FD on every connection";
+    if (is_first) {
+      EXPECT_LT(at(R::set_features), at(R::get_inflight_fd)) << "the layout depends on the features";
+      EXPECT_LT(at(R::get_inflight_fd), at(R::set_inflight_fd));
+    }
+    EXPECT_LT(at(R::set_inflight_fd), at(R::set_mem_table));
+    EXPECT_LT(at(R::set_inflight_fd), at(R::set_vring_num));
+    const auto& set = b->seen[static_cast<std::size_t>(at(R::set_inflight_fd))];
+    EXPECT_EQ(set.nfds, 1u);
+    EXPECT_EQ(set.ino, st.st_ino) << "the same region, kept across the reconnect";
+  }
+}
+
+TEST_F(FrontendFake, InflightCanBeTurnedOff) {
+  FakeBackend fake;
+  fake.protocol |= proto::proto_bit(proto::kProtoFInflightShmfd);
+  fake.start(*listener_);
+  auto fe = Frontend::open({.socket_path = sock_, .num_queues = 1, .queue_size = 8,
+                            .connect_timeout_ms = 2000, .inflight = false}, mem_);
+  ASSERT_TRUE(fe) << fe.error().reason;
+  EXPECT_EQ((*fe)->inflight_fd(), -1);
+  fe->reset();
+  fake.join();
+  for (const auto& m : fake.seen) EXPECT_NE(m.req, FrontendReq::get_inflight_fd);
 }
 
 TEST_F(FrontendFake, ConnectTimesOutWithAReason) {

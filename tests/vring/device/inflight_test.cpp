@@ -19,7 +19,7 @@ class InflightTest : public ::testing::Test {
  protected:
   static constexpr InflightLog::Layout kLayout =
       Layout::kPacked ? InflightLog::Layout::packed : InflightLog::Layout::split;
-  InflightTest() : region(32 + 32 * 8), log(kLayout, region.data(), 8) {}
+  InflightTest() : region(32 + 32 * 8), log(kLayout, region.data(), 8) { log.format(); }
   std::uint16_t add_chain() {
     auto id = harness.drv.chain().writable(harness.buffer(64), 64).build();
     EXPECT_TRUE(id) << id.error();
