@@ -78,6 +78,7 @@ int run_peers(const NetCli& cli, const DaemonOptions& daemon) {
 }  // namespace
 
 int net_main(int argc, char** argv, int first) {
+  if (auto rc = print_capabilities_if_asked(argc, argv, first, 1 /* §5.1.1 network card */)) return *rc;
   OptionParser o("vireo net --socket-path PATH [options]",
                  "Serve a virtio-net device (virtio §5.1) over vhost-user. Queue pair i is "
                  "receiveq 2i / transmitq 2i+1; with --queues > 1 the device offers MQ and a "
@@ -90,10 +91,10 @@ int net_main(int argc, char** argv, int first) {
       o.add("mac", "52:54:00:12:34:56", "device MAC address (config space)"),
       o.add_u64("mtu", 1500, "device MTU (config space, VIRTIO_NET_F_MTU)")};
   if (auto rc = o.parse(argc, argv, first)) return *rc;
+  if (auto rc = backend_cli.finish()) return *rc;
   NetCli cli;
   if (auto rc = check(opts, cli)) return *rc;
   NetBackend dev(cli.net, nullptr);
-  if (auto rc = backend_cli.finish(dev)) return *rc;
   const DaemonOptions& daemon = backend_cli.options();
   if (cli.port.starts_with("peer:")) {
     if (cli.port.size() == 5 || cli.port.substr(5) == daemon.socket_path) {
