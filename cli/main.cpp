@@ -27,6 +27,14 @@ void print_help() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Installed as libexec/vireo/vhost-user-blk (-net, -rng) for the vhost-user.json descriptors
+  // (rst "Backend program conventions"): the name selects the device command.
+  const std::string self = argv[0] != nullptr ? argv[0] : "";
+  const std::string base = self.substr(self.rfind('/') + 1);
+  if (base.rfind("vhost-user-", 0) == 0) {
+    for (const auto& c : vireo::cli::kCommands)
+      if (base.substr(11) == c.words) return c.run(argc, argv, 1);
+  }
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
     print_help();
     return argc < 2 ? 2 : 0;
