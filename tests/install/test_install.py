@@ -5,6 +5,7 @@ Checks, in order (each failure names what is wrong):
   1. the vhost-user.json descriptors (share/qemu/vhost-user/*.json): valid JSON with the schema's
      required keys, a known type, an absolute "binary" that exists after install and whose
      --print-capabilities reports the same type;
+  1b. the man page vireo.1 is installed;
   2. every installed header compiles on its own with -Wall -Wextra -Werror;
   3. examples/ builds with only `pkg-config --cflags --libs vireo` (its Makefile);
   4. the example device serves the Vireo driver (examples/pattern-check) on split and packed
@@ -91,6 +92,8 @@ def main():
         dest = os.path.join(tmp, "dest")
         run(["meson", "install", "-C", build_root, "--destdir", dest, "--no-rebuild", "--quiet"])
         check_descriptors(dest)
+        if not glob.glob(os.path.join(dest, "**/man1/vireo.1"), recursive=True):
+            fail("the man page vireo.1 was not installed")
         pcs = glob.glob(os.path.join(dest, "**/pkgconfig/vireo.pc"), recursive=True)
         if len(pcs) != 1:
             fail(f"expected one vireo.pc, found {pcs}")
