@@ -18,6 +18,12 @@ bool parse_u64(const std::string& s, std::uint64_t& out) {
   return true;
 }
 
+// What --help shows as the default: the value, "off" for a flag, "none" for an unset string.
+static std::string default_text(const Option& o) {
+  if (o.is_flag) return "off";
+  return o.fallback.empty() ? "none" : o.fallback;
+}
+
 std::uint64_t Option::as_u64() const {
   std::uint64_t v = 0;
   parse_u64(value, v);
@@ -96,14 +102,13 @@ std::optional<int> OptionParser::parse(int argc, char** argv, int first) {
 }
 
 std::string OptionParser::help_text() const {
-  std::string out = "usage: " + usage_ + " [options]\n\n" + summary_ + "\n\noptions:\n";
+  const bool has_options = usage_.find("[options]") != std::string::npos;
+  std::string out = "usage: " + usage_ + (has_options ? "" : " [options]") + "\n\n" + summary_ + "\n\noptions:\n";
   for (const Option& o : options_) {
     std::string left = "  --" + o.name + (o.is_flag ? "" : " VALUE");
     if (left.size() < 28) left.resize(28, ' ');
     else left += "\n" + std::string(28, ' ');
-    out += left + o.help;
-    if (!o.is_flag && !o.fallback.empty()) out += " (default: " + o.fallback + ")";
-    out += "\n";
+    out += left + o.help + " (default: " + default_text(o) + ")\n";
   }
   out += "  --help                    print this help and exit\n";
   return out;
@@ -112,9 +117,8 @@ std::string OptionParser::help_text() const {
 std::string OptionParser::man_text() const {
   std::string out = ".SS \"" + usage_ + "\"\n" + summary_ + "\n";
   for (const Option& o : options_) {
-    out += ".TP\n.B --" + o.name + (o.is_flag ? "" : " \\fIVALUE\\fR") + "\n" + o.help;
-    if (!o.is_flag && !o.fallback.empty()) out += " (default: " + o.fallback + ")";
-    out += "\n";
+    out += ".TP\n.B --" + o.name + (o.is_flag ? "" : " \\fIVALUE\\fR") + "\n" + o.help + " (default: " +
+           default_text(o) + ")\n";
   }
   return out;
 }

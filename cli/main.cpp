@@ -21,12 +21,24 @@ std::vector<std::string> split_words(const char* words) {
 void print_help() {
   std::puts("usage: vireo COMMAND [options]\n\nVireo: virtio devices and drivers over vhost-user.\n\ncommands:");
   for (const auto& c : vireo::cli::kCommands) std::printf("  %-22s %s\n", c.words, c.summary);
-  std::puts("\nRun 'vireo COMMAND --help' for the options of a command.");
+  std::puts("\noptions:\n  --help                 print this help and exit\n"
+            "  --version              print the version and exit\n\n"
+            "Run 'vireo COMMAND --help' for the options of a command (each with its default); 'man vireo'\n"
+            "has them all.");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Installed as libexec/vireo/vhost-user-blk (-net, -rng) for the vhost-user.json descriptors
+  // (rst "Backend program conventions"): the name selects the device command.
+  const std::string self = argv[0] != nullptr ? argv[0] : "";
+  const std::string base = self.substr(self.rfind('/') + 1);
+  if (base.rfind("vhost-user-", 0) == 0) {
+    for (const auto& c : vireo::cli::kCommands)
+      if (base.substr(11) == c.words) return c.run(argc, argv, 1);
+  }
+  if (argc == 2 && std::strcmp(argv[1], "--version") == 0) return vireo::cli::version_main(argc, argv, 2);
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
     print_help();
     return argc < 2 ? 2 : 0;

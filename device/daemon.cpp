@@ -18,10 +18,15 @@ namespace {
 
 constexpr int kPollMs = 100;  // how often blocking waits re-check stop flags and --stats
 
+// The handlers only store to lock-free atomics (async-signal-safe); the control loop polls with a
+// kPollMs timeout and without SA_RESTART, so it sees a flag within one poll period and does the
+// work (closing, printing) itself.
 std::atomic<bool> g_signalled{false};
+std::atomic<bool> g_stats_requested{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "signal handler needs a lock-free flag");
 
 extern "C" void on_signal(int) { g_signalled.store(true, std::memory_order_relaxed); }
+extern "C" void on_stats_signal(int) { g_stats_requested.store(true, std::memory_order_relaxed); }
 
 void install_signal_handlers() {
   struct sigaction sa {};
@@ -30,6 +35,8 @@ void install_signal_handlers() {
   sa.sa_flags = 0;  // no SA_RESTART: poll() returns EINTR and the loops see the flag
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  sa.sa_handler = on_stats_signal;  // SIGUSR1: print the --stats lines once
+  sigaction(SIGUSR1, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a vanished front-end must not kill us through a call eventfd pipe
 }
 
@@ -39,10 +46,16 @@ bool should_stop(const std::atomic<bool>* stop) {
          (stop != nullptr && stop->load(std::memory_order_acquire));
 }
 
-bool wait_readable(int fd, const std::atomic<bool>* stop) {
+bool take_stats_request() { return g_stats_requested.exchange(false, std::memory_order_relaxed); }
+
+bool wait_readable(int fd, const Backend& backend, const std::atomic<bool>* stop) {
   pollfd p{fd, POLLIN, 0};
   while (!should_stop(stop)) {
     int r = ::poll(&p, 1, kPollMs);
+    if (take_stats_request()) {
+      std::printf("%s: no front-end connected\n", backend.info().name);
+      std::fflush(stdout);
+    }
     if (r > 0) return true;
     if (r < 0 && errno != EINTR) return false;
   }
@@ -59,10 +72,9 @@ void serve(Backend& backend, const DaemonOptions& opt, proto::UnixStream stream,
   pollfd p{conn.fd(), POLLIN, 0};
   while (!should_stop(stop)) {
     const int r = ::poll(&p, 1, kPollMs);
-    if (opt.stats_interval > 0 && Clock::now() >= next_stats) {
-      session.print_stats(stdout);
-      next_stats += std::chrono::duration_cast<Clock::duration>(interval);
-    }
+    const bool due = opt.stats_interval > 0 && Clock::now() >= next_stats;
+    if (take_stats_request() || due) session.print_stats(stdout);
+    if (due) next_stats += std::chrono::duration_cast<Clock::duration>(interval);
     if (r < 0 && errno != EINTR) break;
     if (r <= 0) continue;
     auto msg = conn.recv();
@@ -114,7 +126,7 @@ int serve_as_server(Backend& backend, const DaemonOptions& opt, const std::atomi
     VIREO_LOG_INFO("listening on %s", opt.socket_path.c_str());
   }
   std::uint64_t served = 0;
-  while (wait_readable(listener.fd(), stop)) {
+  while (wait_readable(listener.fd(), backend, stop)) {
     auto stream = listener.accept();
     if (!stream) {
       VIREO_LOG_ERROR("accept failed: %s", stream.error().message().c_str());

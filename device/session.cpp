@@ -280,15 +280,20 @@ const QueueStats* Session::queue_stats(std::uint16_t index) const {
 }
 
 void Session::print_stats(std::FILE* out) const {
+  // What a completed chain is, in the device's words (virtio §5.1 packets, §5.2 requests).
+  const char* what = info_.device_id == 1 ? "packets" : info_.device_id == 2 ? "requests" : "buffers";
+  bool any = false;
   for (std::size_t i = 0; i < vrings_.size(); ++i) {
     const VringSlot& s = vrings_[i];
     if (!s.vq) continue;
+    any = true;
     QueueStats& st = s.vq->stats();
-    std::fprintf(out, "%s queue %zu: chains %" PRIu64 " bytes %" PRIu64 " kicks %" PRIu64
-                 " calls %" PRIu64 "\n", info_.name, i,
+    std::fprintf(out, "%s queue %zu: %s %" PRIu64 " bytes %" PRIu64 " kicks %" PRIu64
+                 " calls %" PRIu64 "\n", info_.name, i, what,
                  st.chains.load(std::memory_order_relaxed), st.bytes.load(std::memory_order_relaxed),
                  st.kicks.load(std::memory_order_relaxed), st.calls.load(std::memory_order_relaxed));
   }
+  if (!any) std::fprintf(out, "%s: front-end connected, no queue started yet\n", info_.name);
   std::fflush(out);
 }
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  meson ninja-build pkg-config g++                  # build
+  meson ninja-build pkg-config g++ make             # build (make: examples/ against the installed library)
   libgtest-dev libgmock-dev                         # tests
   liburing-dev                                      # virtio-blk I/O
   dpdk dpdk-dev libdpdk-dev                         # interop peer (dpdk-testpmd is in dpdk-dev) + anchor

@@ -113,6 +113,7 @@ bool BlkQueue::start(Slot& s) {
   s.op = r.op;
   s.status_byte = r.status_byte;
   s.used_len = 0;
+  s.data_bytes = 0;
   switch (r.op) {
     case BlkOp::no_status:
       log_no_status();
@@ -122,11 +123,13 @@ bool BlkQueue::start(Slot& s) {
       return finish(s, r.status);
     case BlkOp::get_id:
       vring::ChainWriter(s.chain).write(shared_.serial, r.data_len);
+      s.data_bytes = r.data_len;
       return finish(s, kSOk);
     case BlkOp::read:
     case BlkOp::write:
       s.offset = r.offset;
       s.remaining = r.data_len;
+      s.data_bytes = r.data_len;
       s.iov_next = 0;
       s.iov_count = r.iov_count;
       s.direct = choose_direct(s);
@@ -291,6 +294,7 @@ void BlkQueue::process(Ring& ring, VirtQueue& q) {
       std::swap(s.chain, staging_[i]);  // swaps segment arrays: no allocation
       if (start(s)) {
         ring.push(s.chain, s.used_len);
+        pushed_bytes_ += s.data_bytes;
         free_.push_back(idx);
         --in_use_;
         ++pushed;
@@ -322,6 +326,7 @@ std::uint32_t BlkQueue::reap(Ring& ring) {
     Slot& s = slots_[idx];
     if (!on_cqe(s, cqe->res)) continue;
     ring.push(s.chain, s.used_len);
+    pushed_bytes_ += s.data_bytes;
     free_.push_back(static_cast<std::uint16_t>(idx));
     --in_use_;
     ++pushed;
@@ -335,6 +340,8 @@ void BlkQueue::publish(Ring& ring, VirtQueue& q, std::uint32_t pushed) {
   if (pushed == 0) return;
   ring.flush();  // one used-index publication for the batch
   q.stats().add(q.stats().chains, pushed);
+  q.stats().add(q.stats().bytes, pushed_bytes_);  // data bytes read or written (--stats)
+  pushed_bytes_ = 0;
   q.notify();    // and at most one call
 }
 

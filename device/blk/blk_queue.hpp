@@ -69,6 +69,7 @@ class BlkQueue {
     std::uint64_t offset = 0;     // file offset of the next byte to transfer
     std::uint32_t remaining = 0;  // data bytes still to transfer
     std::uint32_t used_len = 0;   // used length pushed: 0 without a status byte, else all writable
+    std::uint32_t data_bytes = 0; // data bytes the request moves (read / write / get_id), for --stats
     std::uint32_t iov_next = 0;   // first iovec not fully transferred
     std::uint32_t iov_count = 0;
     std::uint32_t seg_next = 0;   // discard / write zeroes progress
@@ -114,6 +115,7 @@ class BlkQueue {
   std::uint32_t unsubmitted_ = 0;     // SQEs prepared, not yet handed to the kernel
   std::uint32_t sqes_in_flight_ = 0;  // SQEs prepared whose CQE has not been reaped
   std::uint64_t no_status_chains_ = 0;
+  std::uint64_t pushed_bytes_ = 0;  // data bytes of chains pushed since the last publish()
 };
 
 }  // namespace vireo::device::blk

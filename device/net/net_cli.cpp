@@ -13,6 +13,7 @@
 #include "base/options.hpp"
 #include "device/cli_options.hpp"
 #include "device/daemon.hpp"
+#include "device/net/dpdk_port.hpp"
 #include "device/net/net_backend.hpp"
 #include "device/net/peer_port.hpp"
 #include "vring/layout.hpp"
@@ -78,6 +79,7 @@ int run_peers(const NetCli& cli, const DaemonOptions& daemon) {
 }  // namespace
 
 int net_main(int argc, char** argv, int first) {
+  if (auto rc = print_capabilities_if_asked(argc, argv, first, 1 /* §5.1.1 network card */)) return *rc;
   OptionParser o("vireo net --socket-path PATH [options]",
                  "Serve a virtio-net device (virtio §5.1) over vhost-user. Queue pair i is "
                  "receiveq 2i / transmitq 2i+1; with --queues > 1 the device offers MQ and a "
@@ -86,14 +88,16 @@ int net_main(int argc, char** argv, int first) {
   const NetOptionsCli opts{
       o.add_u64("queues", 1, "queue pairs (max_virtqueue_pairs)"),
       o.add_u64("queue-size", 1024, "largest queue size the front-end may choose"),
-      o.add("port", "loopback", "loopback | sink | source[:LEN] | responder=IP | tap:IFNAME | peer:PATH"),
+      o.add("port", "loopback", "loopback | sink | source[:LEN] | responder=IP | tap:IFNAME | peer:PATH | "
+                               "dpdk:DEVARGS (a DPDK ethdev, e.g. dpdk:net_ring0 or dpdk:0000:03:00.0; "
+                               "implies --busy-poll)"),
       o.add("mac", "52:54:00:12:34:56", "device MAC address (config space)"),
       o.add_u64("mtu", 1500, "device MTU (config space, VIRTIO_NET_F_MTU)")};
   if (auto rc = o.parse(argc, argv, first)) return *rc;
+  if (auto rc = backend_cli.finish()) return *rc;
   NetCli cli;
   if (auto rc = check(opts, cli)) return *rc;
   NetBackend dev(cli.net, nullptr);
-  if (auto rc = backend_cli.finish(dev)) return *rc;
   const DaemonOptions& daemon = backend_cli.options();
   if (cli.port.starts_with("peer:")) {
     if (cli.port.size() == 5 || cli.port.substr(5) == daemon.socket_path) {
@@ -103,7 +107,13 @@ int net_main(int argc, char** argv, int first) {
     }
     return run_peers(cli, daemon);
   }
-  auto port = make_port(cli.port);
+  DaemonOptions serving = daemon;
+  const bool dpdk = cli.port.starts_with("dpdk:");
+  if (dpdk && !serving.busy_poll) {
+    VIREO_LOG_INFO("--port dpdk: an ethdev has no fd to wait on, so the workers busy-poll");
+    serving.busy_poll = true;
+  }
+  auto port = dpdk ? make_dpdk_port(std::string_view(cli.port).substr(5)) : make_port(cli.port);
   if (!port) {
     std::fprintf(stderr, "vireo net: --port: %s\n", port.error().c_str());
     return 2;
@@ -112,7 +122,7 @@ int net_main(int argc, char** argv, int first) {
     VIREO_LOG_ERROR("port %s: %s", cli.port.c_str(), s.error().c_str());
     return 1;
   }
-  return run_daemon(dev, daemon);
+  return run_daemon(dev, serving);
 }
 
 }  // namespace vireo::device::net

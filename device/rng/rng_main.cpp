@@ -6,12 +6,13 @@
 namespace vireo::device::rng {
 
 int rng_main(int argc, char** argv, int first) {
+  if (auto rc = print_capabilities_if_asked(argc, argv, first, RngBackend().info().device_id)) return *rc;
   OptionParser p("vireo rng --socket-path PATH [--client] [options]",
                  "virtio-rng (entropy, virtio id 4) vhost-user back-end: fills every buffer with getrandom(2).");
   BackendCli cli(p);
   if (auto rc = p.parse(argc, argv, first)) return *rc;
+  if (auto rc = cli.finish()) return *rc;
   RngBackend dev;
-  if (auto rc = cli.finish(dev)) return *rc;
   return run_daemon(dev, cli.options());
 }
 

@@ -60,6 +60,9 @@ TYPED_TEST(BlkIoTest, WriteThenReadBackAtSeveralOffsets) {
   EXPECT_EQ(h.image.read(15 * 512, 985 * 512), original(15 * 512, 985 * 512))
       << "bytes between the written ranges changed";
   EXPECT_TRUE(h.guest.guards_intact());
+  // --stats: 4 writes + 4 reads of 4096 data bytes each (the status bytes are not data).
+  EXPECT_EQ(h.queues[0].q->stats().chains.load(), 8u);
+  EXPECT_EQ(h.queues[0].q->stats().bytes.load(), 8u * 4096) << "blk counts the data bytes it moves";
 }
 
 TYPED_TEST(BlkIoTest, RegionStraddlingBuffers) {

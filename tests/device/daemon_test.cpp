@@ -139,8 +139,8 @@ struct Child {
   int out = -1;  // read end of its stdout
 };
 
-Child spawn_rng(const std::vector<std::string>& extra) {
-  std::vector<std::string> args{vireo_bin(), "rng"};
+Child spawn_rng(const std::vector<std::string>& extra, const char* command = "rng") {
+  std::vector<std::string> args{vireo_bin(), command};
   args.insert(args.end(), extra.begin(), extra.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -193,7 +193,7 @@ TEST(VireoRng, SigtermExitsZeroAndStatsArePrinted) {
   }
   EXPECT_EQ(stop_child(c), 0);
   const std::string out = read_all(c.out);
-  EXPECT_NE(out.find("rng queue 0: chains 5 bytes 500 kicks"), std::string::npos) << out;
+  EXPECT_NE(out.find("rng queue 0: buffers 5 bytes 500 kicks"), std::string::npos) << out;
 }
 
 TEST(VireoRng, PrintCapabilitiesAndOptionErrors) {
@@ -207,6 +207,67 @@ TEST(VireoRng, PrintCapabilitiesAndOptionErrors) {
   ::waitpid(bad.pid, &status, 0);
   EXPECT_EQ(WEXITSTATUS(status), 2);
   (void)read_all(bad.out);
+}
+
+int exit_code(Child c) {
+  int status = 0;
+  ::waitpid(c.pid, &status, 0);
+  (void)read_all(c.out);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// rst "Backend program conventions": options that cannot be honoured fail early with exit != 0.
+TEST(VireoRng, OptionsThatCannotBeHonouredFailAtStartup) {
+  if (vireo_bin() == nullptr) GTEST_SKIP() << "VIREO_BIN not set (run through meson test)";
+  EXPECT_EQ(exit_code(spawn_rng({"--socket-path", temp_socket("x"), "--fd", "3"})), 2)
+      << "--socket-path and --fd are incompatible";
+  EXPECT_EQ(exit_code(spawn_rng({"--fd", "987"})), 2) << "--fd names no open file";
+  EXPECT_EQ(exit_code(spawn_rng({"--fd", "1"})), 2) << "--fd names a pipe, not a listening socket";
+  EXPECT_EQ(exit_code(spawn_rng({"--socket-path", temp_socket("x"), "--stats", "soon"})), 2);
+  EXPECT_EQ(exit_code(spawn_rng({"--socket-path", "/nonexistent-dir/s.sock"})), 1)
+      << "a socket path that cannot be bound";
+}
+
+// --print-capabilities ignores every other option and prints vhost-user.json's type names.
+TEST(VireoRng, PrintCapabilitiesPerDeviceType) {
+  if (vireo_bin() == nullptr) GTEST_SKIP() << "VIREO_BIN not set (run through meson test)";
+  Child blk = spawn_rng({"--print-capabilities", "--queues", "0"}, "blk");  // no --image: ignored
+  const std::string out = read_all(blk.out);
+  int status = 0;
+  ::waitpid(blk.pid, &status, 0);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(out.find("\"type\": \"block\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"read-only\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"blk-file\""), std::string::npos) << out;
+  Child net = spawn_rng({"--print-capabilities"}, "net");
+  EXPECT_NE(read_all(net.out).find("\"type\": \"net\""), std::string::npos);
+  ::waitpid(net.pid, &status, 0);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// SIGUSR1 prints the per-queue line once (no --stats interval); SIGTERM then exits 0.
+TEST(VireoRng, Sigusr1PrintsStatsOnceAndSigtermExitsZero) {
+  if (vireo_bin() == nullptr) GTEST_SKIP() << "VIREO_BIN not set (run through meson test)";
+  const std::string path = temp_socket("usr1");
+  Child c = spawn_rng({"--socket-path", path});
+  ASSERT_GT(c.pid, 0);
+  auto s = connect_retry(path);
+  ASSERT_TRUE(s.valid());
+  FrontendFake fe(std::move(s));
+  ASSERT_TRUE(fe.negotiate(kBaseFeatures, kProtoAll) && fe.set_mem_table() && fe.setup_queue(0, 8));
+  for (int i = 0; i < 3; ++i) {
+    fe.add_writable(0, 64);
+    fe.kick(0, true);
+    ASSERT_TRUE(fe.wait_used(0));
+  }
+  ::kill(c.pid, SIGUSR1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // > one control-loop poll period
+  EXPECT_EQ(stop_child(c), 0) << "SIGTERM with a front-end connected exits 0";
+  const std::string out = read_all(c.out);
+  EXPECT_NE(out.find("rng queue 0: buffers 3 bytes 192 kicks"), std::string::npos) << out;
+  EXPECT_EQ(out.find("rng queue 0:"), out.rfind("rng queue 0:")) << "printed once: " << out;
+  struct stat st {};
+  EXPECT_NE(::stat(path.c_str(), &st), 0) << "socket file removed on SIGTERM";
 }
 
 }  // namespace

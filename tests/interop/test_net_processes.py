@@ -77,7 +77,7 @@ def frames_since(log: Path) -> int:
     """Chains the restarted back-end completed, from its last --stats lines (all queues)."""
     last: dict[str, int] = {}
     for line in log.read_text(errors="replace").splitlines():
-        m = re.search(r"queue (\d+): chains (\d+)", line)
+        m = re.search(r"queue (\d+): (?:chains|packets|requests|buffers) (\d+)", line)
         if m:
             last[m.group(1)] = int(m.group(2))
     return sum(last.values())
