@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora (tests/fuzz/corpus/<target>/) in the formats the targets decode:
+little-endian integers read front to back (fuzz_input.hpp). Run from anywhere; rewrites the seeds.
+Each seed is a small meaningful case: valid chains, a full negotiation, valid blk/net requests."""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, 'corpus', target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), 'wb') as f:
+        f.write(data)
+
+
+def u8(*v): return struct.pack('<%dB' % len(v), *v)
+def u16(*v): return struct.pack('<%dH' % len(v), *v)
+def u32(*v): return struct.pack('<%dI' % len(v), *v)
+def u64(*v): return struct.pack('<%dQ' % len(v), *v)
+
+
+# ---- fuzz_ring: header {u8 flags (1 packed, 2 event_idx, 4 indirect, 8 dirty log), u8 size_sel},
+# ops: 0/128 add(+indirect) {u8 counts (bits 0-1 readable, 2-3 writable), per buffer u16 off, u16 len}
+# 1 kick_prepare, 2 pop, 3 push {u8 pick}, 4 flush, 5 needs_notification, 6/134 disable/enable
+# notification, 7 get_used, 8/136 disable_cb/enable_cb, 9 scribble {u16 off, u8 len, bytes},
+# 10 pop_burst(4), 11 reconnect.
+def ring_round(indirect=False, nr=1, nw=1):
+    op = 128 if indirect else 0
+    b = u8(op, nr | (nw << 2))
+    for i in range(nr + nw):
+        b += u16(0x100 * i, 0x80)
+    return b + u8(1, 2, 3, 0, 4, 5, 7)
+
+
+def ring_seeds():
+    for packed in (0, 1):
+        for flags in (0, 2, 4, 6, 14):
+            name = '%s_f%d' % ('packed' if packed else 'split', flags)
+            body = b''.join(ring_round(indirect=(flags & 4) != 0 and i % 2 == 1, nr=1 + i % 3, nw=i % 2)
+                            for i in range(12))
+            write('ring', name, u8(flags | packed, 3) + body)
+        # wrap-around: many rounds on a size-4 ring, with notification toggles and reconnects
+        body = b''.join(ring_round() + u8(6, 134, 8, 136) for _ in range(10)) + u8(11) + ring_round()
+        write('ring', ('packed' if packed else 'split') + '_wrap', u8(2 | packed, 2) + body)
+        # a hostile scribble over the first descriptor after it was made available
+        body = ring_round()[:-6] + u8(1, 9) + u16(0) + u8(16) + u64(0x10000, 0xffffffff00001000) + u8(2, 10)
+        write('ring', ('packed' if packed else 'split') + '_scribble', u8(packed, 3) + body)
+
+
+# ---- fuzz_blk: limits {u8 flags (1 blk_size 4096, 2 read-only, 4 discard, 8 write zeroes, 16 may
+# unmap), u8 capacity, [discard: u8 max_sectors, u8 max_seg, u8 alignment], [write zeroes: u8
+# max_sectors, u8 max_seg]}, u8 descriptors-1, per descriptor {u16 offset, u16 len, u8 writable},
+# then the readable bytes.
+def blk_req(limits, descs, readable):
+    b = limits + u8(len(descs) - 1)
+    for off, ln, w in descs:
+        b += u16(off, ln) + u8(w)
+    return b + readable
+
+
+def hdr(t, sector=0):
+    return u32(t, 0) + u64(sector)
+
+
+def blk_seeds():
+    lim = u8(4 | 8, 64) + u8(64, 4, 1) + u8(64, 4)
+    write('blk', 'in', blk_req(lim, [(0, 16, 0), (0x1000, 1024, 1), (0x1800, 1, 1)], hdr(0, 2)))
+    write('blk', 'out', blk_req(lim, [(0, 16, 0), (0x1000, 1024, 0), (0x1800, 1, 1)], hdr(1, 8) + b'\xab' * 1024))
+    write('blk', 'flush', blk_req(lim, [(0, 16, 0), (0x1800, 1, 1)], hdr(4)))
+    write('blk', 'get_id', blk_req(lim, [(0, 16, 0), (0x1000, 21, 1)], hdr(8)))
+    write('blk', 'discard', blk_req(lim, [(0, 48, 0), (0x1800, 1, 1)],
+                                    hdr(11) + u64(0) + u32(8, 0) + u64(16) + u32(4, 0)))
+    write('blk', 'write_zeroes', blk_req(lim, [(0, 32, 0), (0x1800, 1, 1)], hdr(13) + u64(4) + u32(4, 1)))
+    # header and data straddle the edge between the two regions (0x2000)
+    write('blk', 'out_split', blk_req(lim, [(0x1ff8, 16 + 512, 0), (0x3000, 1, 1)], hdr(1, 63) + b'\x11' * 512))
+    write('blk', 'in_ro_4k', blk_req(u8(1 | 2, 64), [(0, 16, 0), (0x1000, 4096, 1), (0x3000, 1, 1)], hdr(0, 8)))
+    write('blk', 'unknown', blk_req(lim, [(0, 16, 0), (0x1800, 1, 1)], hdr(99)))
+
+
+if __name__ == '__main__':
+    ring_seeds()
+    blk_seeds()
