@@ -79,6 +79,75 @@ def blk_seeds():
     write('blk', 'unknown', blk_req(lim, [(0, 16, 0), (0x1800, 1, 1)], hdr(99)))
 
 
+# ---- fuzz_session: per message u8 request, u8 flags (bits 0-1 version, 0 = 1; 4 REPLY; 8
+# NEED_REPLY), u16 size, payload, u8 fd count, per fd u8 kind (0 eventfd, 1 memfd + u8 pages-1,
+# 2 socket, 3 pipe). Harness ops: 0xFF kick {u8 which eventfd}, 0xFE poke {u8 which memfd, u16
+# offset, u8 len, bytes}.
+UVA = 0x7f0000000000
+F_VERSION1, F_PROTOCOL, F_EVENT_IDX, F_INDIRECT, F_PACKED, F_LOG_ALL = 1 << 32, 1 << 30, 1 << 29, 1 << 28, 1 << 34, 1 << 26
+PROTO_ALL = sum(1 << b for b in (0, 1, 3, 5, 9, 12, 13, 15, 16))
+
+
+def msg(req, payload=b'', fds=(), flags=1):
+    b = u8(req, flags) + u16(len(payload)) + payload + u8(len(fds))
+    for k in fds:
+        b += u8(k) if k != 1 else u8(1, 15)  # memfds: 16 pages (64 KiB)
+    return b
+
+
+def poke(off, data, which=0):
+    return u8(0xFE, which) + u16(off) + u8(len(data)) + data
+
+
+def region(gpa=0, size=0x10000, uva=UVA, off=0):
+    return u64(gpa, size, uva, off)
+
+
+def negotiate(features, ack=False):
+    fl = 1 | (8 if ack else 0)
+    return (msg(1) + msg(15) + msg(16, u64(PROTO_ALL)) + msg(17) + msg(3, flags=fl) +
+            msg(2, u64(features), flags=fl) +
+            msg(5, u32(1, 0) + region(), fds=(1,), flags=fl))
+
+
+def queue(index, size, desc, avail, used, ack=False, base=0):
+    fl = 1 | (8 if ack else 0)
+    return (msg(8, u32(index, size), flags=fl) + msg(10, u32(index, base), flags=fl) +
+            msg(9, u32(index, 0) + u64(UVA + desc, UVA + used, UVA + avail, 0), flags=fl) +
+            msg(13, u64(index), fds=(0,), flags=fl) + msg(12, u64(index), fds=(0,), flags=fl) +
+            msg(18, u32(index, 1), flags=fl))
+
+
+def session_seeds():
+    split_chain = poke(0, u64(0x4000) + u32(64) + u16(2, 0)) + poke(0x1000, u16(0, 1, 0))
+    # eventfds sent: [call0, kick0]; kick0 is index 1
+    body = negotiate(F_VERSION1 | F_PROTOCOL | F_EVENT_IDX) + queue(0, 8, 0, 0x1000, 0x2000)
+    body += split_chain + u8(0xFF, 1) + msg(11, u32(0, 0))
+    write('session', 'split_ring', body)
+    # the same with REPLY_ACK on every set-message, then config, inflight, log, mem slots, reset
+    body = negotiate(F_VERSION1 | F_PROTOCOL | F_LOG_ALL, ack=True) + queue(0, 8, 0, 0x1000, 0x2000, ack=True)
+    body += split_chain + u8(0xFF, 1)
+    body += msg(24, u32(0, 16, 0) + bytes(16)) + msg(25, u32(4, 4, 0) + b'abcd', flags=9)
+    body += msg(31, u64(0, 0) + u16(2, 8, 0, 0)) + msg(6, u64(0x1000, 0), fds=(1,))
+    body += msg(36) + msg(37, u64(0) + region(0x100000, 0x8000, UVA + 0x100000), fds=(1,))
+    body += msg(38, u64(0) + region(0x100000, 0x8000, UVA + 0x100000))
+    body += msg(39, u64(0xf)) + msg(40) + msg(11, u32(0, 0)) + msg(34)
+    write('session', 'split_features', body)
+    # packed: desc ring at 0, driver event at 0x1000, device event at 0x2000
+    body = negotiate(F_VERSION1 | F_PROTOCOL | F_PACKED | F_EVENT_IDX) + queue(1, 8, 0, 0x1000, 0x2000, base=0x80008000)
+    body += poke(0, u64(0x4000) + u32(64) + u16(0, 2 | (1 << 7))) + u8(0xFF, 1) + msg(11, u32(1, 0))
+    write('session', 'packed_ring', body)
+    # back-end channel, inflight fd set back, then a disconnect-worthy message
+    body = negotiate(F_VERSION1 | F_PROTOCOL) + msg(21, fds=(2,)) + msg(32, u64(0x1000, 0) + u16(2, 8, 0, 0), fds=(1,))
+    body += queue(0, 8, 0, 0x1000, 0x2000) + msg(8, u32(0, 16))
+    write('session', 'channel_inflight', body)
+    # malformed: wrong version, short payload, unknown request, too many fds, a reply flag
+    for i, m in enumerate((msg(1, flags=2), msg(2, u32(1)), msg(99), msg(12, u64(0), fds=(0, 0, 3)),
+                           msg(1, flags=5), msg(5, u32(9, 0) + region(), fds=(1,)))):
+        write('session', 'malformed_%d' % i, negotiate(F_VERSION1 | F_PROTOCOL) + m)
+
+
 if __name__ == '__main__':
+    session_seeds()
     ring_seeds()
     blk_seeds()
