@@ -147,7 +147,74 @@ def session_seeds():
         write('session', 'malformed_%d' % i, negotiate(F_VERSION1 | F_PROTOCOL) + m)
 
 
+# ---- fuzz_net: header {u8 flags (1 packed, 2 EVENT_IDX, 4 INDIRECT, 8 MRG_RXBUF, 16 CSUM, 32 two
+# pairs + ctrl), u8 port (0 loopback, 1 responder=192.0.2.1, 2 sink), u8 size_sel}; ops: 0/128 TX
+# {u8 segs-1, per seg u16 len + bytes}, 1/129 RX {u8 bufs-1, u16 lens} (129: one chain each),
+# 2 ctrl {u8 class, u8 cmd, u8 len, data}, 3/11/19 kick RX/TX/ctrl, 4 reap, 5 scribble {u16 off,
+# u8 len, bytes}, 6/14/22 restart RX/TX/ctrl, 7 RX completion.
+def csum(b):
+    if len(b) % 2:
+        b += b'\0'
+    t = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while t >> 16:
+        t = (t & 0xffff) + (t >> 16)
+    return (~t) & 0xffff
+
+
+MAC_GUEST = bytes([0x52, 0x54, 0, 0x12, 0x34, 0x56])
+IP_GUEST, IP_RESP = bytes([192, 0, 2, 2]), bytes([192, 0, 2, 1])
+
+
+def arp_request():
+    eth = b'\xff' * 6 + MAC_GUEST + b'\x08\x06'
+    arp = struct.pack('!HHBBH', 1, 0x0800, 6, 4, 1) + MAC_GUEST + IP_GUEST + b'\0' * 6 + IP_RESP
+    return (eth + arp).ljust(60, b'\0')
+
+
+def icmp_echo(dst_mac=b'\x02\x76\x69\x72\x65\x6f'):
+    icmp = struct.pack('!BBHHH', 8, 0, 0, 0x1234, 1) + b'vireo-fuzz' * 4
+    icmp = icmp[:2] + struct.pack('!H', csum(icmp)) + icmp[4:]
+    ip = struct.pack('!BBHHHBBH', 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0) + IP_GUEST + IP_RESP
+    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+    return dst_mac + MAC_GUEST + b'\x08\x00' + ip + icmp
+
+
+def net_hdr(flags=0, gso=0, num_buffers=0):
+    return struct.pack('<BBHHHHH', flags, gso, 0, 0, 0, 0, num_buffers)
+
+
+def tx(*segs, op=0):
+    b = u8(op, len(segs) - 1)
+    for seg in segs:
+        b += u16(len(seg)) + seg
+    return b
+
+
+def rx(*lens, separate=False):
+    return u8(129 if separate else 1, len(lens) - 1) + u16(*lens)
+
+
+def net_seeds():
+    frame = icmp_echo(MAC_GUEST)
+    for packed in (0, 1):
+        lay = 'packed' if packed else 'split'
+        sz = 4 if packed else 3
+        write('net', lay + '_loopback', u8(packed, 0, sz) + rx(1600, 1600) + u8(3) +
+              tx(net_hdr() + frame) + u8(11, 4))
+        write('net', lay + '_mergeable', u8(packed | 8 | 2, 0, sz) + rx(256, 256, 256, 256, separate=True) +
+              u8(3) + tx(net_hdr() + frame * 6) + u8(11, 4, 6, 14) + tx(net_hdr() + frame) + u8(11, 4))
+        write('net', lay + '_responder', u8(packed, 1, sz) + rx(1600, separate=True) + rx(1600, separate=True) +
+              u8(3) + tx(net_hdr() + arp_request()) + tx(net_hdr() + icmp_echo()) + u8(11, 7, 4))
+        write('net', lay + '_ctrl_mq', u8(packed | 32, 2, sz) + u8(2, 4, 0, 2) + u16(2) + u8(19, 4) +
+              u8(2, 99, 1, 0, 3) + u8(19, 4))
+        # header split over three descriptors; bad headers (NEEDS_CSUM without CSUM, GSO)
+        hf = net_hdr() + frame
+        write('net', lay + '_tx_split', u8(packed | 4, 2, sz) + tx(hf[:5], hf[5:20], hf[20:], op=128) +
+              tx(net_hdr(flags=1) + frame) + tx(net_hdr(gso=1) + frame) + tx(net_hdr()[:8]) + u8(11, 4))
+
+
 if __name__ == '__main__':
+    net_seeds()
     session_seeds()
     ring_seeds()
     blk_seeds()
