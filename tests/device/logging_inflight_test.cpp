@@ -100,6 +100,23 @@ TEST_P(Inflight, GetInflightFdHandsOutAnInitialisedRegionThatSetInflightFdTakesB
   EXPECT_FALSE(rig.fe.request(FrontendReq::set_inflight_fd, proto::as_bytes(lie), std::span(&fd, 1)));
 }
 
+// Found by fuzz_session (tests/fuzz/corpus/session/crash-inflight-misaligned-offset): an offset of
+// 4 made every queue region, and its u64 counters, misaligned (UBSan: misaligned reference).
+TEST_P(Inflight, SetInflightFdWithMisalignedMmapOffsetIsRefused) {
+  const bool packed = GetParam();
+  RngRig rig;
+  ASSERT_TRUE(rig.fe.negotiate(kBaseFeatures | (packed ? kPacked : 0), kProtoAll));
+  const auto layout = packed ? device::InflightLayout::packed : device::InflightLayout::split;
+  const std::uint64_t bytes = device::inflight_queue_bytes(layout, 64);
+  auto mem = proto::MemFd::create("inflight", 8192);  // room for the region at any offset below
+  ASSERT_TRUE(mem);
+  const int fd = mem->fd();
+  proto::InflightDesc d{bytes, 64, 1, 64, {0, 0}};  // aligned: taken
+  EXPECT_TRUE(rig.fe.request(FrontendReq::set_inflight_fd, proto::as_bytes(d), std::span(&fd, 1)));
+  d.mmap_offset = 4;  // refused, and the connection closes (a broken state machine)
+  EXPECT_FALSE(rig.fe.request(FrontendReq::set_inflight_fd, proto::as_bytes(d), std::span(&fd, 1)));
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, Inflight, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Packed" : "Split"; });
 
