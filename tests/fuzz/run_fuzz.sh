@@ -13,7 +13,7 @@ target=$1 seeds=$2 dict=${3:-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/vireo-fuzz.XXXXXX")
 trap 'rm -rf "$work/corpus"' EXIT
 mkdir -p "$work/corpus" "${FUZZ_ARTIFACTS:-$work}"
-args=(-max_total_time="${FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+args=(-max_total_time="${FUZZ_SECONDS:-20}" -timeout=10 -error_exitcode=1 -timeout_exitcode=1 -rss_limit_mb=2048 -print_final_stats=1
       -artifact_prefix="${FUZZ_ARTIFACTS:-$work}/")
 [[ -n $dict && -f $dict ]] && args+=(-dict="$dict")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
