@@ -130,9 +130,15 @@ class NetRig {
     }
   }
 
+  // The data area is reused from its start: buffers still outstanding may be overwritten.
+  void wrap() {
+    cursor_ = 0;
+    tampered_ = true;
+  }
+
   // Copies `len` input bytes into the data area; returns their guest address.
   std::uint64_t place(std::size_t len) {
-    if (cursor_ + len > kDataBytes) cursor_ = 0;
+    if (cursor_ + len > kDataBytes) wrap();
     const std::uint64_t gpa = kDataOff + cursor_;
     in_.bytes(mem_ + gpa, len);
     cursor_ += (len + 15) & ~std::size_t{15};
@@ -158,7 +164,7 @@ class NetRig {
     const unsigned n = in_.u8() % 4 + 1;
     for (unsigned i = 0; i < n; ++i) {
       const std::uint32_t len = in_.u16() % 2048;
-      if (cursor_ + len > kDataBytes) cursor_ = 0;
+      if (cursor_ + len > kDataBytes) wrap();
       b[i] = vring::DriverBuffer{kDataOff + cursor_, len};
       std::memset(mem_ + b[i].gpa, 0xee, len);
       cursor_ += (len + 15) & ~std::size_t{15};
@@ -177,7 +183,7 @@ class NetRig {
     if (!vq_[2]) return;
     std::uint8_t hdr[2] = {in_.u8(), in_.u8()};
     const std::uint32_t len = in_.u8();
-    if (cursor_ + 2 + len + 1 > kDataBytes) cursor_ = 0;
+    if (cursor_ + 2 + len + 1 > kDataBytes) wrap();
     const std::uint64_t gpa = kDataOff + cursor_;
     std::memcpy(mem_ + gpa, hdr, 2);
     in_.bytes(mem_ + gpa + 2, len);
@@ -210,18 +216,31 @@ class NetRig {
                              [&](const Posted& p) { return p.token == u.token; });
       if (it == posted_[k].end()) violated("used token that is not outstanding");
       if (u.len > it->writable) violated("used length larger than the buffer's writable bytes");
-      if (k == 0 && u.len >= kNetHdrLen && it->first_len >= kNetHdrLen) {
-        NetHdr h;
-        std::memcpy(&h, mem_ + it->first_gpa, sizeof h);
-        if (h.num_buffers == 0 || (!mergeable_ && h.num_buffers != 1))
-          violated("RX header num_buffers breaks §5.1.6.4.1");
-      }
+      if (k == 0 && u.len != 0) check_rx_header(*it);
       posted_[k].erase(it);
     }
   }
 
+  // The first buffer of each received packet starts with its virtio_net_hdr; with MRG_RXBUF the
+  // next num_buffers - 1 used buffers continue the packet. Checked only while the buffer's bytes
+  // are the device's alone: before any scribble and before the data area was reused.
+  void check_rx_header(const Posted& p) {
+    if (continuation_ != 0) {
+      --continuation_;
+      return;
+    }
+    if (p.first_len < kNetHdrLen) tampered_ = true;  // header split over descriptors: stop here
+    if (tampered_) return;
+    NetHdr h;
+    std::memcpy(&h, mem_ + p.first_gpa, sizeof h);
+    if (h.num_buffers == 0 || (!mergeable_ && h.num_buffers != 1))
+      violated("RX header num_buffers breaks §5.1.6.4.1");
+    continuation_ = h.num_buffers - 1u;
+  }
+
   // A hostile driver rewrites shared memory: u16 offset, u8 length, the bytes.
   void scribble() {
+    tampered_ = true;
     const std::size_t off = in_.u16() % kMemBytes;
     in_.bytes(mem_ + off, std::min<std::size_t>(in_.u8(), kMemBytes - off));
   }
@@ -250,6 +269,8 @@ class NetRig {
   std::array<std::unique_ptr<device::VirtQueue>, 3> vq_;
   std::array<std::vector<Posted>, 3> posted_;
   std::size_t cursor_ = 0;
+  std::uint32_t continuation_ = 0;  // used RX buffers still to come for the current packet
+  bool tampered_ = false;           // shared memory was rewritten under the device
   std::uint64_t next_token_ = 1;
   bool ok_ = false;
 };
