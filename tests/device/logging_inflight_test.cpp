@@ -61,6 +61,23 @@ TEST(DirtyLogging, NothingIsLoggedWithoutLogAll) {
   EXPECT_FALSE(vring::DirtyLog(log_map->data(), 4096).test(buf));
 }
 
+// Found by fuzz_session (corpus/session/crash-log-past-fd-end): a log mapped past the end of its
+// memfd took the whole back-end down with SIGBUS at the first dirty bit the worker set there.
+TEST(DirtyLogging, SetLogBaseLargerThanItsFdIsRefused) {
+  RngRig rig;
+  ASSERT_TRUE(rig.fe.negotiate(kBaseFeatures | vring::feature_bit(vring::kFLogAll), kProtoAll));
+  ASSERT_TRUE(rig.fe.set_mem_table());
+  auto log_fd = proto::MemFd::create("log", 4096);
+  ASSERT_TRUE(log_fd);
+  const int fd = log_fd->fd();
+  LogCapture log;
+  EXPECT_FALSE(rig.fe.request(FrontendReq::set_log_base, proto::as_bytes(proto::LogDesc{8192, 0}),
+                              std::span(&fd, 1)));
+  ASSERT_TRUE(rig.be.wait_finished());
+  EXPECT_NE(log.take().find("SET_LOG_BASE with a log of 8192 bytes at offset 0 that its fd does not hold"),
+            std::string::npos);
+}
+
 class Inflight : public ::testing::TestWithParam<bool> {};
 
 TEST_P(Inflight, GetInflightFdHandsOutAnInitialisedRegionThatSetInflightFdTakesBack) {
