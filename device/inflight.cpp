@@ -62,6 +62,12 @@ Expected<std::unique_ptr<InflightRegion>, std::string> InflightRegion::adopt(
     return Fail("SET_INFLIGHT_FD region is " + std::to_string(d.mmap_size) + " bytes, " +
                 std::to_string(need) + " needed for " + std::to_string(d.num_queues) +
                 " queues of size " + std::to_string(d.queue_size));
+  // The rings read and write the queue regions as aligned structs (u64 counters); QEMU and DPDK
+  // lay them out kInflightAlignment-aligned from the start of the mapping, so an offset that
+  // breaks that alignment is refused rather than accessed misaligned.
+  if (d.mmap_offset % kInflightAlignment != 0)
+    return Fail("SET_INFLIGHT_FD mmap_offset " + std::to_string(d.mmap_offset) + " is not " +
+                std::to_string(kInflightAlignment) + "-byte aligned");
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0 ||
       (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) < d.mmap_offset + d.mmap_size))

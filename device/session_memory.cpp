@@ -1,4 +1,6 @@
 // Session: the memory table (SET_MEM_TABLE, ADD/REM_MEM_REG) and dirty logging (SET_LOG_BASE).
+#include <sys/stat.h>
+
 #include "base/log.hpp"
 #include "device/session.hpp"
 #include "vring/features.hpp"
@@ -83,6 +85,13 @@ Outcome Session::on_set_log_base(proto::Message& m) {
   if (!proto::has_proto(protocol_features_, proto::kProtoFLogShmfd))
     return fail("front-end sent SET_LOG_BASE without LOG_SHMFD; only a shared-memory log is supported");
   const auto d = m.payload_as<proto::LogDesc>();
+  // A log reaching past the end of its fd would SIGBUS at the first dirty bit set there: refuse
+  // it, as MemoryTable refuses such memory regions.
+  struct stat st {};
+  if (::fstat(m.fds[0].get(), &st) != 0 || d.mmap_offset + d.mmap_size < d.mmap_offset ||
+      (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) < d.mmap_offset + d.mmap_size))
+    return fail("front-end sent SET_LOG_BASE with a log of " + std::to_string(d.mmap_size) +
+                " bytes at offset " + std::to_string(d.mmap_offset) + " that its fd does not hold");
   auto map = proto::Mapping::map(m.fds[0].get(), d.mmap_size, d.mmap_offset, /*writable=*/true);
   if (!map)
     return fail("front-end sent SET_LOG_BASE with a log that cannot be mapped (" +

@@ -195,6 +195,8 @@ namespace {
 vring::RingState resume_position(std::uint64_t features, std::uint16_t index, std::uint16_t num,
                                  void* desc, vring::RingState base) {
   if (!vring::has_feature(features, vring::kFRingPacked)) return base;
+  // §2.8.10.1 alignment: configure() refuses a misaligned descriptor ring; it is not read here.
+  if (reinterpret_cast<std::uintptr_t>(desc) % vring::kPackedDescAlign != 0) return base;
   const auto view = vring::PackedRingView::at(desc, nullptr, nullptr, num);
   if (vring::packed_base_plausible(view, base)) return base;
   const vring::RingState found = vring::packed_position_from_ring(view);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine (as root): installs what is missing, builds,
 # and runs every suite (unit, stress, loopback, dpdk, qemu), then the sanitizer builds
-# (ASan+UBSan: the whole suite; TSan: the multi-threaded tests). Ends with one summary line
+# (ASan+UBSan: the whole suite; TSan: the multi-threaded tests), then the libFuzzer targets for
+# FUZZ_SECONDS each (clang; suite fuzz, see docs/TESTING.md). Ends with one summary line
 # "N passed, N failed, N skipped" over all of them and exits non-zero on any failure.
 #   scripts/test.sh            everything
 #   QUICK=1 scripts/test.sh    the plain build only (no sanitizer builds)
@@ -37,6 +38,14 @@ if [[ -z "${QUICK:-}" ]]; then
   scripts/setup.sh build-tsan -Db_sanitize=thread -Db_lundef=false -Dqemu_tests=disabled -Ddpdk_tests=disabled >/dev/null
   # meson test builds just the multi-threaded tests' targets.
   BUILD_ALL=0 VIREO_STRESS_BUFFERS=200000 TSAN_OPTIONS=halt_on_error=1 run_suite build-tsan "TSan" --suite threads
+  # libFuzzer targets (clang, ASan+UBSan): each runs FUZZ_SECONDS (20) over its seed corpus.
+  if command -v clang++ >/dev/null; then
+    CXX=clang++ scripts/setup.sh build-fuzz -Dfuzz=enabled -Dqemu_tests=disabled -Ddpdk_tests=disabled >/dev/null
+    BUILD_ALL=0 FUZZ_SECONDS=${FUZZ_SECONDS:-20} run_suite build-fuzz "fuzz" --suite fuzz
+  else
+    echo "=== fuzz: SKIPPED: clang++ not found (scripts/setup.sh installs clang and libclang-rt-14-dev) ==="
+    total_skip=$((total_skip + 1))
+  fi
 fi
 
 echo

@@ -315,23 +315,8 @@ NetBackend::Drop NetBackend::check_tx(const vring::Chain& c, PacketView& view) c
 // RX
 // ------------------------------------------------------------------------------------------------
 
-std::size_t NetBackend::deliver(std::uint16_t pair, std::span<const PacketView> pkts) {
-  if (pair >= options_.pairs) return pkts.size();
-  Pair& p = *pairs_[pair];
-  std::lock_guard lock(p.rx_lock);
-  // vhost-user "Ring states": a disabled ring gets no new packets; they wait.
-  if (p.rx == nullptr || !p.rx->enabled()) return 0;
-  VirtQueue& q = *p.rx;
-  const std::size_t n = q.visit([&](auto& ring) -> std::size_t {
-    if (ring.broken()) return pkts.size();  // nobody will ever read them
-    const std::size_t k = deliver_locked(p, q, ring, pkts);
-    ring.flush();
-    return k;
-  });
-  q.notify();
-  return n;
-}
-
+// Defined before deliver(), whose generic lambda uses it: clang instantiates a member template
+// only from a definition it has already seen there.
 template <class Ring>
 std::size_t NetBackend::deliver_locked(Pair& p, VirtQueue& q, Ring& ring,
                                        std::span<const PacketView> pkts) {
@@ -361,6 +346,23 @@ std::size_t NetBackend::deliver_locked(Pair& p, VirtQueue& q, Ring& ring,
   q.stats().add(q.stats().chains, delivered);
   q.stats().add(q.stats().bytes, bytes);
   return i;
+}
+
+std::size_t NetBackend::deliver(std::uint16_t pair, std::span<const PacketView> pkts) {
+  if (pair >= options_.pairs) return pkts.size();
+  Pair& p = *pairs_[pair];
+  std::lock_guard lock(p.rx_lock);
+  // vhost-user "Ring states": a disabled ring gets no new packets; they wait.
+  if (p.rx == nullptr || !p.rx->enabled()) return 0;
+  VirtQueue& q = *p.rx;
+  const std::size_t n = q.visit([&](auto& ring) -> std::size_t {
+    if (ring.broken()) return pkts.size();  // nobody will ever read them
+    const std::size_t k = deliver_locked(p, q, ring, pkts);
+    ring.flush();
+    return k;
+  });
+  q.notify();
+  return n;
 }
 
 void NetBackend::service_rx(Pair& p) {

@@ -63,6 +63,23 @@ TEST(DirtyLogging, NothingIsLoggedWithoutLogAll) {
   EXPECT_FALSE(vring::DirtyLog(log_map->data(), 4096).test(buf));
 }
 
+// Found by fuzz_session (corpus/session/crash-log-past-fd-end): a log mapped past the end of its
+// memfd took the whole back-end down with SIGBUS at the first dirty bit the worker set there.
+TEST(DirtyLogging, SetLogBaseLargerThanItsFdIsRefused) {
+  RngRig rig;
+  ASSERT_TRUE(rig.fe.negotiate(kBaseFeatures | vring::feature_bit(vring::kFLogAll), kProtoAll));
+  ASSERT_TRUE(rig.fe.set_mem_table());
+  auto log_fd = proto::MemFd::create("log", 4096);
+  ASSERT_TRUE(log_fd);
+  const int fd = log_fd->fd();
+  LogCapture log;
+  EXPECT_FALSE(rig.fe.request(FrontendReq::set_log_base, proto::as_bytes(proto::LogDesc{8192, 0}),
+                              std::span(&fd, 1)));
+  ASSERT_TRUE(rig.be.wait_finished());
+  EXPECT_NE(log.take().find("SET_LOG_BASE with a log of 8192 bytes at offset 0 that its fd does not hold"),
+            std::string::npos);
+}
+
 class Inflight : public ::testing::TestWithParam<bool> {};
 
 TEST_P(Inflight, GetInflightFdHandsOutAnInitialisedRegionThatSetInflightFdTakesBack) {
@@ -100,6 +117,23 @@ TEST_P(Inflight, GetInflightFdHandsOutAnInitialisedRegionThatSetInflightFdTakesB
   proto::InflightDesc lie = d;
   lie.queue_size = 1024;
   EXPECT_FALSE(rig.fe.request(FrontendReq::set_inflight_fd, proto::as_bytes(lie), std::span(&fd, 1)));
+}
+
+// Found by fuzz_session (tests/fuzz/corpus/session/crash-inflight-misaligned-offset): an offset of
+// 4 made every queue region, and its u64 counters, misaligned (UBSan: misaligned reference).
+TEST_P(Inflight, SetInflightFdWithMisalignedMmapOffsetIsRefused) {
+  const bool packed = GetParam();
+  RngRig rig;
+  ASSERT_TRUE(rig.fe.negotiate(kBaseFeatures | (packed ? kPacked : 0), kProtoAll));
+  const auto layout = packed ? device::InflightLayout::packed : device::InflightLayout::split;
+  const std::uint64_t bytes = device::inflight_queue_bytes(layout, 64);
+  auto mem = proto::MemFd::create("inflight", 8192);  // room for the region at any offset below
+  ASSERT_TRUE(mem);
+  const int fd = mem->fd();
+  proto::InflightDesc d{bytes, 64, 1, 64, {0, 0}};  // aligned: taken
+  EXPECT_TRUE(rig.fe.request(FrontendReq::set_inflight_fd, proto::as_bytes(d), std::span(&fd, 1)));
+  d.mmap_offset = 4;  // refused, and the connection closes (a broken state machine)
+  EXPECT_FALSE(rig.fe.request(FrontendReq::set_inflight_fd, proto::as_bytes(d), std::span(&fd, 1)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, Inflight, ::testing::Bool(),

@@ -1,6 +1,7 @@
 // Ring state machine conformance (vhost-user.rst "Ring states"), on both layouts: started by
 // SET_VRING_KICK, stopped by GET_VRING_BASE (returning the position in the rst encoding),
 // enabled/disabled by SET_VRING_ENABLE, all enabled when PROTOCOL_FEATURES is not negotiated.
+#include "proto/sys/event_fd.hpp"
 #include "rig.hpp"
 
 namespace vireo::test {
@@ -155,6 +156,29 @@ TEST(RingErrors, AddressesThatDoNotTranslate) {
   ASSERT_TRUE(rig.be.wait_finished());
   EXPECT_NE(log.take().find("descriptor area [0x1000, +128) is not inside one shared memory region"),
             std::string::npos);
+}
+
+// Found by fuzz_session (corpus/session/crash-packed-misaligned-desc): the packed resume check
+// read the descriptor flags of a misaligned ring before configure() refused it (UBSan, which the
+// ASan+UBSan build runs this under: misaligned PackedDesc access in vring/packed_resume.hpp).
+TEST(RingErrors, PackedRingWithMisalignedDescriptorAreaIsRefusedUnread) {
+  RngRig rig;
+  ASSERT_TRUE(rig.fe.negotiate(kBaseFeatures | kPacked, kProtoAll));
+  ASSERT_TRUE(rig.fe.set_mem_table());
+  const std::uint64_t desc = rig.fe.alloc(16 * 8 + 16, 4096);
+  const std::uint64_t events = rig.fe.alloc(64, 64);
+  for (std::size_t i = 0; i < 16 * 8 + 16; ++i) rig.fe.host(desc)[i] = std::byte{0xff};
+  ASSERT_TRUE(rig.fe.request(FrontendReq::set_vring_num, proto::as_bytes(proto::VringState{0, 8})));
+  proto::VringAddr a{0, 0, rig.fe.uva(desc) + 1, rig.fe.uva(events + 32), rig.fe.uva(events), 0};
+  ASSERT_TRUE(rig.fe.request(FrontendReq::set_vring_addr, proto::as_bytes(a)));
+  auto call = proto::EventFd::create(true);
+  auto kick = proto::EventFd::create(true);
+  ASSERT_TRUE(call && kick);
+  ASSERT_TRUE(rig.fe.send_vring_fd(FrontendReq::set_vring_call, 0, call->fd()));
+  LogCapture log;
+  EXPECT_FALSE(rig.fe.send_vring_fd(FrontendReq::set_vring_kick, 0, kick->fd()));
+  ASSERT_TRUE(rig.be.wait_finished());
+  EXPECT_NE(log.take().find("queue 0 cannot start: ring area misaligned"), std::string::npos);
 }
 
 TEST(RingErrors, BadQueueSizeIsRefused) {
