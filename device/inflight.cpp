@@ -29,7 +29,7 @@ std::uint64_t inflight_queue_bytes(InflightLayout layout, std::uint16_t queue_si
 InflightRegion::InflightRegion(InflightLayout layout, proto::UniqueFd fd, proto::Mapping map,
                                std::uint16_t num_queues, std::uint16_t queue_size,
                                std::uint64_t offset)
-    : layout_(layout), fd_(std::move(fd)), map_(std::move(map)), queue_size_(queue_size),
+    : fd_(std::move(fd)), map_(std::move(map)), queue_size_(queue_size),
       offset_(offset) {
   const std::uint64_t per_queue = inflight_queue_bytes(layout, queue_size);
   for (std::uint16_t q = 0; q < num_queues; ++q)

@@ -37,16 +37,15 @@ inline constexpr std::uint16_t kInflightVersion = 1;
 // Bytes of one queue's region: DPDK get_pervq_shm_size_split/_packed.
 std::uint64_t inflight_queue_bytes(InflightLayout layout, std::uint16_t queue_size);
 
-// One queue's region inside the shared mapping (guest-visible only to the front-end, but it
-// survives back-end restarts, so its contents are checked before use).
-// One queue's region inside the shared mapping, and the log the ring records into.
+// One queue's region inside the shared mapping (visible only to the front-end, but it survives
+// back-end restarts, so its contents are checked before use), and the log the ring records into.
 class InflightQueue {
  public:
   InflightQueue(InflightLayout layout, std::byte* base, std::uint16_t queue_size)
       : log_(layout == InflightLayout::split ? vring::InflightLog::Layout::split
                                              : vring::InflightLog::Layout::packed,
              base, queue_size),
-        layout_(layout), base_(base) {}
+        layout_(layout) {}
   InflightLayout layout() const { return layout_; }
   std::uint16_t queue_size() const { return log_.queue_size(); }
   QueueRegionSplit* split() const { return &log_.split_hdr(); }
@@ -61,7 +60,6 @@ class InflightQueue {
  private:
   vring::InflightLog log_;
   InflightLayout layout_;
-  std::byte* base_;
 };
 
 class InflightRegion {
@@ -82,7 +80,6 @@ class InflightRegion {
  private:
   InflightRegion(InflightLayout layout, proto::UniqueFd fd, proto::Mapping map,
                  std::uint16_t num_queues, std::uint16_t queue_size, std::uint64_t offset);
-  InflightLayout layout_;
   proto::UniqueFd fd_;
   proto::Mapping map_;
   std::uint16_t queue_size_;
