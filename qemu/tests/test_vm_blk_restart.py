@@ -20,15 +20,13 @@ import hashlib
 import os
 import random
 import re
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vmtest import VERBOSE, Peer, Suite, exit_on_signals, finish, prepare_guest, say, vireo_vm  # noqa: E402
+from vmtest import VERBOSE, Peer, Suite, run_cases, say, vireo_vm  # noqa: E402
 
 SEED, SIZE_MIB, OFFSET_MIB = 4242, 12, 4
 RESTARTS = int(os.environ.get("VIREO_VM_RESTARTS", "4"))
@@ -56,11 +54,6 @@ kv blk_md5_readback "$_got"
 [ "$_want" = "$_got" ] || fail "blk: readback md5 $_got != written $_want"
 pass
 """
-
-
-def vireo_bin() -> str | None:
-    path = os.environ.get("VIREO") or str(Path(__file__).resolve().parents[2] / "build" / "vireo")
-    return path if os.access(path, os.X_OK) else None
 
 
 def start_blk(work: Path, vireo: str, name: str, img: Path, n: int) -> Peer | None:
@@ -127,36 +120,10 @@ def test_restart(suite: Suite, work: Path, vireo: str, packed: bool) -> list[Pee
 
 
 def main() -> int:
-    exit_on_signals()
-    t_all = time.monotonic()
-    vireo = vireo_bin()
-    if vireo is None:
-        say("SKIP: the vireo binary is missing (build it: ninja -C build)")
-        return 77
-    rc = prepare_guest()
-    if rc is not None:
-        return rc
-    suite = Suite()
-    work = Path(tempfile.mkdtemp(prefix="vireo-vm-restart."))
-    peers: list[Peer] = []
-    only = [a for a in sys.argv[1:] if not a.startswith("-")]
-    cases = {
+    return run_cases("vireo-vm-restart.", lambda suite, work, vireo: {
         "blk-restart-split": lambda: test_restart(suite, work, vireo, False),
         "blk-restart-packed": lambda: test_restart(suite, work, vireo, True),
-    }
-    try:
-        for case, run in cases.items():
-            if only and case not in only:
-                continue
-            started = run()
-            peers += started
-            for p in started:
-                p.stop()
-    finally:
-        for p in peers:
-            p.stop()
-        shutil.rmtree(work, ignore_errors=True)
-    return finish(suite, t_all, "no case ran")
+    })
 
 
 if __name__ == "__main__":

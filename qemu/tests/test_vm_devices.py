@@ -14,26 +14,18 @@ failed, 77 (SKIP, reason printed) without QEMU or a guest image. Run: test_vm_de
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vmtest import (OFFSET_MIB, PINGS, SEED, SIZE_MIB, VERBOSE, Peer, Suite, check_blk,  # noqa: E402
-                    check_net, exit_on_signals, finish, prepare_guest, run_vm, say, vireo_vm)
+                    check_net, run_cases, run_vm, say, vireo_vm)
 
 RESPONDER_IP = "192.0.2.1"
 RECONNECT_PINGS = 60
-
-
-def vireo_bin() -> str | None:
-    path = os.environ.get("VIREO") or str(Path(__file__).resolve().parents[2] / "build" / "vireo")
-    return path if os.access(path, os.X_OK) else None
 
 
 def start(work: Path, vireo: str, tag: str, args: list[str], log_tag: str | None = None) -> tuple[Peer | None, Path]:
@@ -147,20 +139,7 @@ def test_reconnect(suite: Suite, work: Path, vireo: str, packed: bool) -> list[P
 
 
 def main() -> int:
-    exit_on_signals()
-    t_all = time.monotonic()
-    vireo = vireo_bin()
-    if vireo is None:
-        say("SKIP: the vireo binary is missing (build it: ninja -C build)")
-        return 77
-    rc = prepare_guest()
-    if rc is not None:
-        return rc
-    suite = Suite()
-    work = Path(tempfile.mkdtemp(prefix="vireo-vm."))
-    peers: list[Peer] = []
-    only = [a for a in sys.argv[1:] if not a.startswith("-")]
-    cases = {
+    return run_cases("vireo-vm.", lambda suite, work, vireo: {
         "blk-split": lambda: test_blk(suite, work, vireo, False),
         "blk-packed": lambda: test_blk(suite, work, vireo, True),
         "net-split": lambda: test_net(suite, work, vireo, False),
@@ -168,20 +147,7 @@ def main() -> int:
         "rng": lambda: test_rng(suite, work, vireo),
         "reconnect-split": lambda: test_reconnect(suite, work, vireo, False),
         "reconnect-packed": lambda: test_reconnect(suite, work, vireo, True),
-    }
-    try:
-        for case, run in cases.items():
-            if only and case not in only:
-                continue
-            started = run()
-            peers += started
-            for p in started:
-                p.stop()
-    finally:
-        for p in peers:
-            p.stop()
-        shutil.rmtree(work, ignore_errors=True)
-    return finish(suite, t_all, "no case ran")
+    })
 
 
 if __name__ == "__main__":

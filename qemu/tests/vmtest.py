@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -170,3 +172,40 @@ def finish(suite: Suite, t_all: float, nothing_ran: str) -> int:
         say(f"SKIP: {nothing_ran}")
         return 77
     return 0
+
+
+def vireo_bin() -> str | None:
+    path = os.environ.get("VIREO") or str(Path(__file__).resolve().parents[2] / "build" / "vireo")
+    return path if os.access(path, os.X_OK) else None
+
+
+def run_cases(prefix: str, make_cases) -> int:
+    """The main() of a VM test of Vireo's back-ends: SKIPs without the vireo binary or QEMU, runs
+    the cases named on the command line (all by default) in order, and stops every back-end a
+    case started. make_cases(suite, work, vireo) returns {case name: callable returning Peers}."""
+    exit_on_signals()
+    t_all = time.monotonic()
+    vireo = vireo_bin()
+    if vireo is None:
+        say("SKIP: the vireo binary is missing (build it: ninja -C build)")
+        return 77
+    rc = prepare_guest()
+    if rc is not None:
+        return rc
+    suite = Suite()
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    peers: list[Peer] = []
+    only = [a for a in sys.argv[1:] if not a.startswith("-")]
+    try:
+        for case, run in make_cases(suite, work, vireo).items():
+            if only and case not in only:
+                continue
+            started = run()
+            peers += started
+            for p in started:
+                p.stop()
+    finally:
+        for p in peers:
+            p.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return finish(suite, t_all, "no case ran")
