@@ -69,6 +69,7 @@ class PackedDeviceRing {
       shadow_capacity_ = cfg.size;
     }
     mem_ = mem;
+    tcache_.invalidate();
     size_ = cfg.size;
     event_idx_ = has_feature(cfg.features, kFEventIdx);
     indirect_ = has_feature(cfg.features, kFIndirectDesc);
@@ -94,6 +95,7 @@ class PackedDeviceRing {
       return;
     }
     mem_ = mem;
+    tcache_.invalidate();  // the cached region belongs to the old table
     view_ = PackedRingView::at(desc, avail, used, size_);
   }
 
@@ -283,6 +285,7 @@ class PackedDeviceRing {
 
   void clear_state() {
     mem_ = nullptr;
+    tcache_.invalidate();
     view_ = PackedRingView{};
     size_ = 0;
     event_idx_ = indirect_ = false;
@@ -299,6 +302,8 @@ class PackedDeviceRing {
     inflight_log_ = nullptr;
   }
 
+  CachedMemory<M> cached_mem() noexcept { return CachedMemory<M>{mem_, &tcache_}; }
+
   vireo::Unexpected<Errc> break_ring(Errc e) {
     broken_ = true;
     error_ = e;
@@ -310,6 +315,32 @@ class PackedDeviceRing {
   // not fetched twice.
   Errc walk(std::uint16_t head_flags, Chain& out) noexcept {
     out.reset(Head{0, 0});
+    if ((head_flags & (kDescFNext | kDescFIndirect)) == 0) [[likely]]
+      return walk_single(head_flags, out);
+    return walk_list(head_flags, out);
+  }
+
+  // A lone descriptor (no NEXT, no INDIRECT: the common one-buffer list). The general walk's
+  // rules hold trivially (one slot <= Queue Size, one buffer <= max_chain_len >= 1, nothing
+  // readable after writable); the id check and append_single() give exactly its errors.
+  Errc walk_single(std::uint16_t head_flags, Chain& out) noexcept {
+    PackedDesc d = read_once<PackedDesc>(&view_.desc[avail_.idx]);
+    d.flags = head_flags;
+    const bool writable = (d.flags & kDescFWrite) != 0;
+    if (const Errc e = out.append_single(cached_mem(), d.addr, d.len, writable); e != Errc::ok)
+        [[unlikely]]
+      return e;
+    // Buffer ids name driver state of at most Queue Size buffers (§2.8.6: id in the last one).
+    if (d.id >= size_) [[unlikely]]
+      return Errc::packed_id_out_of_range;
+    out.set_id(d.id);
+    out.set_ndescs(1);
+    avail_.advance(1, size_);
+    return Errc::ok;
+  }
+
+  Errc walk_list(std::uint16_t head_flags, Chain& out) noexcept {
+    const CachedMemory<M> mem = cached_mem();
     PackedCursor pos = avail_;
     std::uint32_t slots = 0;
     std::uint32_t buffers = 0;
@@ -323,7 +354,7 @@ class PackedDeviceRing {
       if (slots == 1) d.flags = head_flags;
       pos.advance(1, size_);
       if ((d.flags & kDescFIndirect) != 0) [[unlikely]] {
-        if (const Errc e = walk_indirect(d, slots, out, buffers); e != Errc::ok) return e;
+        if (const Errc e = walk_indirect(mem, d, slots, out, buffers); e != Errc::ok) return e;
         id = d.id;
         break;
       }
@@ -335,7 +366,7 @@ class PackedDeviceRing {
       if (!writable && seen_writable) [[unlikely]]
         return Errc::readable_after_writable;
       seen_writable = seen_writable || writable;
-      if (const Errc e = out.append(*mem_, d.addr, d.len, writable); e != Errc::ok) [[unlikely]]
+      if (const Errc e = out.append(mem, d.addr, d.len, writable); e != Errc::ok) [[unlikely]]
         return e;
       if ((d.flags & kDescFNext) == 0) {
         id = d.id;  // §2.8.6: "Buffer ID is included in the last descriptor in the list"
@@ -353,8 +384,8 @@ class PackedDeviceRing {
 
   // §2.8.7 / §2.8.19: an INDIRECT descriptor is alone in its list (not linked by NEXT), needs the
   // feature, and points to len / 16 sequential pvirtq_desc whose only valid flag is WRITE.
-  Errc walk_indirect(const PackedDesc& d, std::uint32_t slot, Chain& out,
-                     std::uint32_t& buffers) noexcept {
+  Errc walk_indirect(const CachedMemory<M>& mem, const PackedDesc& d, std::uint32_t slot,
+                     Chain& out, std::uint32_t& buffers) noexcept {
     if (!indirect_) [[unlikely]]
       return Errc::indirect_not_negotiated;
     // "MUST NOT write direct descriptors with DESC_F_INDIRECT set in a list linked by NEXT"
@@ -362,7 +393,7 @@ class PackedDeviceRing {
       return Errc::next_with_indirect;
     if (d.len == 0 || d.len % sizeof(PackedDesc) != 0) [[unlikely]]
       return Errc::indirect_len_bad;
-    const auto* table = static_cast<const std::byte*>(translate_contiguous(*mem_, d.addr, d.len));
+    const auto* table = static_cast<const std::byte*>(translate_contiguous(mem, d.addr, d.len));
     if (table == nullptr) [[unlikely]]
       return Errc::address_not_mapped;
     const std::uint32_t entries = d.len / sizeof(PackedDesc);
@@ -377,7 +408,7 @@ class PackedDeviceRing {
       if (!writable && seen_writable) [[unlikely]]
         return Errc::readable_after_writable;
       seen_writable = seen_writable || writable;
-      if (const Errc err = out.append(*mem_, e.addr, e.len, writable); err != Errc::ok) [[unlikely]]
+      if (const Errc err = out.append(mem, e.addr, e.len, writable); err != Errc::ok) [[unlikely]]
         return err;
     }
     return Errc::ok;
@@ -436,6 +467,7 @@ class PackedDeviceRing {
   }
 
   const M* mem_ = nullptr;
+  TranslateCache<M> tcache_;  // last-hit region of mem_; invalidated with every change of mem_
   PackedRingView view_{};  // pointers into guest-controlled memory
   std::uint16_t size_ = 0;
   bool event_idx_ = false;
