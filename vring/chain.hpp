@@ -68,6 +68,27 @@ class Chain {
   // Packed rings learn the buffer id from the LAST descriptor of the list (§2.8.6).
   void set_id(std::uint16_t id) { head_.id = id; }
 
+  // The walkers' single-descriptor fast path: the only buffer of a chain just reset(). Same
+  // result as append(); falls back to it for an empty buffer, a region edge or any error.
+  template <GuestMemory M>
+  Errc append_single(const M& mem, std::uint64_t gpa, std::uint32_t len, bool writable) noexcept {
+    if (cap_ != 0 && gpa + len > gpa) [[likely]] {  // len != 0 and no wrap
+      const std::span<std::byte> s = mem.translate(gpa, len);
+      if (s.size() == len) [[likely]] {
+        segs_[0] = Segment{s.data(), len, gpa};
+        if (writable) {
+          n_writable_ = 1;
+          writable_bytes_ = len;
+        } else {
+          n_readable_ = 1;
+          readable_bytes_ = len;
+        }
+        return Errc::ok;
+      }
+    }
+    return append(mem, gpa, len, writable);
+  }
+
   // Appends the guest buffer [gpa, gpa+len), split at region edges. Enforces readable-before-
   // writable (§2.7.4.2), the 32-bit total length and the segment capacity.
   template <GuestMemory M>

@@ -53,6 +53,7 @@ class BufferMemory {
       : base_(base_gpa), size_(size),
         data_(static_cast<std::byte*>(std::aligned_alloc(4096, round_up(size))), &std::free) {
     std::fill_n(data_.get(), round_up(size), std::byte{0});
+    whole_ = Region{base_gpa, size, 0, data_.get()};
   }
 
   std::span<std::byte> translate(std::uint64_t gpa, std::uint64_t len) const noexcept {
@@ -65,12 +66,17 @@ class BufferMemory {
   std::size_t size() const { return size_; }
   std::byte* host(std::uint64_t gpa) const { return data_.get() + (gpa - base_); }
   std::span<std::byte> bytes() const { return {data_.get(), size_}; }
+  // The region holding gpa (the whole buffer), or nullptr; for TranslateCache.
+  const Region* region_of(std::uint64_t gpa) const noexcept {
+    return gpa - base_ < size_ ? &whole_ : nullptr;
+  }
 
  private:
   static std::size_t round_up(std::size_t n) { return (n + 4095) & ~std::size_t{4095}; }
   std::uint64_t base_;
   std::size_t size_;
   std::unique_ptr<std::byte, decltype(&std::free)> data_;
+  Region whole_;
 };
 
 // Several mapped regions (what vhost-user SET_MEM_TABLE / ADD_MEM_REG describe). Immutable once
@@ -102,6 +108,9 @@ class RegionTable {
     return true;
   }
 
+  // The region holding guest-physical gpa, or nullptr; for TranslateCache.
+  const Region* region_of(std::uint64_t gpa) const noexcept { return find(by_gpa_, &Region::gpa, gpa); }
+
   std::span<const Region> regions() const { return by_gpa_; }
   bool empty() const { return by_gpa_.empty(); }
 
@@ -129,7 +138,55 @@ class RegionTable {
   std::vector<Region> by_uva_;
 };
 
+// A last-hit region cache in front of a GuestMemory, owned by ONE ring (the memory table is shared
+// across threads; the cache lives in the single-threaded ring object). Translates exactly like
+// mem.translate(); the owner calls invalidate() whenever the table changes (configure, rebind,
+// reset), so a cached region never outlives the table it came from.
+//
+//   TranslateCache<RegionTable> cache;         // in the ring
+//   CachedMemory<RegionTable> m{table, &cache}; // a GuestMemory for Chain::append
+template <class M>
+class TranslateCache {
+ public:
+  void invalidate() noexcept { size_ = 0; }
+
+  std::span<std::byte> translate(const M& mem, std::uint64_t gpa, std::uint64_t len) noexcept {
+    if (gpa - gpa_ < size_) [[likely]]
+      return span_at(gpa, len);
+    if constexpr (requires { { mem.region_of(gpa) } -> std::same_as<const Region*>; }) {
+      const Region* r = mem.region_of(gpa);
+      if (r == nullptr) return {};
+      gpa_ = r->gpa;
+      size_ = r->size;
+      host_ = r->host;
+      return span_at(gpa, len);
+    } else {
+      return mem.translate(gpa, len);
+    }
+  }
+
+ private:
+  std::span<std::byte> span_at(std::uint64_t gpa, std::uint64_t len) const noexcept {
+    const std::uint64_t off = gpa - gpa_;
+    return {host_ + off, static_cast<std::size_t>(std::min<std::uint64_t>(len, size_ - off))};
+  }
+  std::uint64_t gpa_ = 0;
+  std::uint64_t size_ = 0;  // 0 = empty cache
+  std::byte* host_ = nullptr;
+};
+
+// A GuestMemory view that translates through a ring's TranslateCache.
+template <class M>
+struct CachedMemory {
+  const M* mem;
+  TranslateCache<M>* cache;
+  std::span<std::byte> translate(std::uint64_t gpa, std::uint64_t len) const noexcept {
+    return cache->translate(*mem, gpa, len);
+  }
+};
+
 static_assert(GuestMemory<BufferMemory>);
+static_assert(GuestMemory<CachedMemory<RegionTable>>);
 static_assert(GuestMemory<RegionTable>);
 
 }  // namespace vireo::vring

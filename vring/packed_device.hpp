@@ -69,6 +69,7 @@ class PackedDeviceRing {
       shadow_capacity_ = cfg.size;
     }
     mem_ = mem;
+    tcache_.invalidate();
     size_ = cfg.size;
     event_idx_ = has_feature(cfg.features, kFEventIdx);
     indirect_ = has_feature(cfg.features, kFIndirectDesc);
@@ -94,6 +95,7 @@ class PackedDeviceRing {
       return;
     }
     mem_ = mem;
+    tcache_.invalidate();  // the cached region belongs to the old table
     view_ = PackedRingView::at(desc, avail, used, size_);
   }
 
@@ -314,6 +316,7 @@ class PackedDeviceRing {
 
   void clear_state() {
     mem_ = nullptr;
+    tcache_.invalidate();
     view_ = PackedRingView{};
     size_ = 0;
     event_idx_ = indirect_ = false;
@@ -332,6 +335,8 @@ class PackedDeviceRing {
     n_resubmit_ = resubmit_pos_ = 0;
   }
 
+  CachedMemory<M> cached_mem() noexcept { return CachedMemory<M>{mem_, &tcache_}; }
+
   vireo::Unexpected<Errc> break_ring(Errc e) {
     broken_ = true;
     error_ = e;
@@ -342,6 +347,10 @@ class PackedDeviceRing {
   // `head_flags` is the (acquired) flags value availability was decided on: the head's flags are
   // not fetched twice. With an inflight log, every descriptor is recorded as it is accepted.
   Errc walk(std::uint16_t head_flags, Chain& out) noexcept {
+    // A lone descriptor (no NEXT, no INDIRECT) is the common one-buffer list; with an inflight
+    // log every descriptor must be recorded, so those take the general walk.
+    if ((head_flags & (kDescFNext | kDescFIndirect)) == 0 && inflight_log_ == nullptr) [[likely]]
+      return walk_single(head_flags, out);
     PackedCursor pos = avail_;
     auto fetch = [&](std::uint32_t k, PackedDesc& d) {
       d = read_once<PackedDesc>(&view_.desc[pos.idx]);
@@ -362,10 +371,31 @@ class PackedDeviceRing {
     return e;
   }
 
+  // A lone descriptor (no NEXT, no INDIRECT). The general walk's rules hold trivially for it (one
+  // slot <= Queue Size, one buffer <= max_chain_len >= 1, nothing readable after writable);
+  // append_single() and the id check give exactly its errors.
+  Errc walk_single(std::uint16_t head_flags, Chain& out) noexcept {
+    out.reset(Head{0, 0});
+    PackedDesc d = read_once<PackedDesc>(&view_.desc[avail_.idx]);
+    d.flags = head_flags;
+    const bool writable = (d.flags & kDescFWrite) != 0;
+    if (const Errc e = out.append_single(cached_mem(), d.addr, d.len, writable); e != Errc::ok)
+        [[unlikely]]
+      return e;
+    // §2.8.6: the buffer id names driver state of at most Queue Size buffers.
+    if (d.id >= size_) [[unlikely]]
+      return Errc::packed_id_out_of_range;
+    out.set_id(d.id);
+    out.set_ndescs(1);
+    avail_.advance(1, size_);
+    return Errc::ok;
+  }
+
   // One buffer's descriptor list into `out`: fetch(k, d) copies descriptor k (false: the list
   // cannot be read), record(d, head, last) sees each descriptor once it is accepted.
   template <class Fetch, class Record>
   Errc walk_list(Fetch&& fetch, Record&& record, Chain& out) noexcept {
+    const CachedMemory<M> mem = cached_mem();
     out.reset(Head{0, 0});
     std::uint32_t slots = 0;
     std::uint32_t buffers = 0;
@@ -381,7 +411,7 @@ class PackedDeviceRing {
       // Buffer ids name driver state of at most Queue Size buffers; §2.8.6: "Buffer ID is
       // included in the last descriptor in the list" (an indirect descriptor is alone).
       if ((d.flags & kDescFIndirect) != 0) [[unlikely]] {
-        if (const Errc e = walk_indirect(d, slots, out, buffers); e != Errc::ok) return e;
+        if (const Errc e = walk_indirect(mem, d, slots, out, buffers); e != Errc::ok) return e;
         if (d.id >= size_) [[unlikely]]
           return Errc::packed_id_out_of_range;
         record(d, slots == 1, true);
@@ -396,7 +426,7 @@ class PackedDeviceRing {
       if (!writable && seen_writable) [[unlikely]]
         return Errc::readable_after_writable;
       seen_writable = seen_writable || writable;
-      if (const Errc e = out.append(*mem_, d.addr, d.len, writable); e != Errc::ok) [[unlikely]]
+      if (const Errc e = out.append(mem, d.addr, d.len, writable); e != Errc::ok) [[unlikely]]
         return e;
       const bool last = (d.flags & kDescFNext) == 0;
       if (last && d.id >= size_) [[unlikely]]
@@ -437,8 +467,8 @@ class PackedDeviceRing {
 
   // §2.8.7 / §2.8.19: an INDIRECT descriptor is alone in its list (not linked by NEXT), needs the
   // feature, and points to len / 16 sequential pvirtq_desc whose only valid flag is WRITE.
-  Errc walk_indirect(const PackedDesc& d, std::uint32_t slot, Chain& out,
-                     std::uint32_t& buffers) noexcept {
+  Errc walk_indirect(const CachedMemory<M>& mem, const PackedDesc& d, std::uint32_t slot,
+                     Chain& out, std::uint32_t& buffers) noexcept {
     if (!indirect_) [[unlikely]]
       return Errc::indirect_not_negotiated;
     // "MUST NOT write direct descriptors with DESC_F_INDIRECT set in a list linked by NEXT"
@@ -448,7 +478,7 @@ class PackedDeviceRing {
       return Errc::indirect_len_bad;
     if (d.len / sizeof(PackedDesc) > limits::kMaxIndirectEntries) [[unlikely]]
       return Errc::indirect_too_large;
-    const auto* table = static_cast<const std::byte*>(translate_contiguous(*mem_, d.addr, d.len));
+    const auto* table = static_cast<const std::byte*>(translate_contiguous(mem, d.addr, d.len));
     if (table == nullptr) [[unlikely]]
       return Errc::address_not_mapped;
     const std::uint32_t entries = d.len / sizeof(PackedDesc);
@@ -463,7 +493,7 @@ class PackedDeviceRing {
       if (!writable && seen_writable) [[unlikely]]
         return Errc::readable_after_writable;
       seen_writable = seen_writable || writable;
-      if (const Errc err = out.append(*mem_, e.addr, e.len, writable); err != Errc::ok) [[unlikely]]
+      if (const Errc err = out.append(mem, e.addr, e.len, writable); err != Errc::ok) [[unlikely]]
         return err;
     }
     return Errc::ok;
@@ -522,6 +552,7 @@ class PackedDeviceRing {
   }
 
   const M* mem_ = nullptr;
+  TranslateCache<M> tcache_;  // last-hit region of mem_; invalidated with every change of mem_
   PackedRingView view_{};  // pointers into guest-controlled memory
   std::uint16_t size_ = 0;
   bool event_idx_ = false;

@@ -66,6 +66,16 @@ class PackedDriverRing {
   // polls in ring order, §2.8.2). Returns the buffer id.
   Result<std::uint16_t> add(std::span<const Buffer> readable, std::span<const Buffer> writable,
                             std::uint64_t token, bool indirect = false) {
+    if (!indirect && readable.size() + writable.size() == 1) [[likely]]
+      return add_one(readable.empty() ? writable[0] : readable[0], readable.empty(), token);
+    return add_list(readable, writable, token, indirect);
+  }
+
+  // add() of several elements or an indirect table. Out of line: the one-element path above
+  // stays small enough to inline into the caller's burst loop.
+  [[gnu::noinline]] Result<std::uint16_t> add_list(std::span<const Buffer> readable,
+                                                   std::span<const Buffer> writable,
+                                                   std::uint64_t token, bool indirect) {
     Result<std::uint16_t> ndescs =
         core_.plan(readable.size() + writable.size(), indirect, num_free_);
     if (!ndescs) return fail(ndescs.error());
@@ -84,6 +94,37 @@ class PackedDriverRing {
     }
     num_free_ = static_cast<std::uint16_t>(num_free_ - *ndescs);
     core_.track(id, token, *ndescs, 0);
+    return id;
+  }
+
+  // add() of one direct element (the common single-buffer case): one slot, flags written last
+  // (or withheld as the batch head). plan() would give a one-element buffer exactly these errors.
+  [[gnu::always_inline]] Result<std::uint16_t> add_one(const Buffer& b, bool writable,
+                                                       std::uint64_t token) {
+    if (const Errc e = core_.usable(); e != Errc::ok) [[unlikely]]
+      return fail(e);
+    if (num_free_ == 0) [[unlikely]]
+      return fail(Errc::no_space);
+    const std::uint16_t id = free_id_;
+    free_id_ = id_next_[id];
+    const std::uint16_t head = next_avail_.idx;
+    PackedDesc& d = view_.desc[head];
+    d.addr = b.gpa;
+    d.len = b.len;
+    d.id = id;  // §2.8.6: the id goes in the last (here the only) descriptor
+    const auto flags = static_cast<std::uint16_t>((writable ? kDescFWrite : 0) |
+                                                  avail_bits(next_avail_.wrap));
+    next_avail_.advance(1, core_.size());
+    if (!pending_) [[unlikely]] {  // the batch head: flags withheld until kick_prepare
+      pending_ = true;
+      pending_head_ = head;
+      pending_flags_ = flags;
+    } else {
+      // relaxed: ordered before the device can look at it by the batch's release in kick_prepare.
+      store_relaxed(d.flags, flags);
+    }
+    --num_free_;
+    core_.track(id, token, 1, 0);
     return id;
   }
 

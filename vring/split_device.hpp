@@ -74,6 +74,7 @@ class SplitDeviceRing {
       shadow_capacity_ = cfg.size;
     }
     mem_ = mem;
+    tcache_.invalidate();
     size_ = cfg.size;
     mask_ = static_cast<std::uint16_t>(cfg.size - 1);
     event_idx_ = has_feature(cfg.features, kFEventIdx);
@@ -102,6 +103,7 @@ class SplitDeviceRing {
       return;
     }
     mem_ = mem;
+    tcache_.invalidate();  // the cached region belongs to the old table
     view_ = SplitRingView::at(desc, avail, used, size_);
   }
 
@@ -317,6 +319,7 @@ class SplitDeviceRing {
 
   void clear_state() {
     mem_ = nullptr;
+    tcache_.invalidate();
     view_ = SplitRingView{};
     size_ = 0;
     mask_ = 0;
@@ -335,6 +338,8 @@ class SplitDeviceRing {
     n_resubmit_ = resubmit_pos_ = 0;
   }
 
+  CachedMemory<M> cached_mem() noexcept { return CachedMemory<M>{mem_, &tcache_}; }
+
   vireo::Unexpected<Errc> break_ring(Errc e) {
     broken_ = true;
     error_ = e;
@@ -343,8 +348,21 @@ class SplitDeviceRing {
 
   // Walks and validates the chain at `head` into `out`. Every descriptor is copied once
   // (read_once) before any field is checked or used.
+  // A lone descriptor (no NEXT, no INDIRECT: the common one-buffer chain) takes a short path;
+  // every rule of the general walk holds trivially for it (one visit <= Queue Size, one buffer
+  // <= max_chain_len >= 1, no readable-after-writable), and append_single() reports exactly what
+  // append() would.
   Errc walk(std::uint16_t head, Chain& out) noexcept {
     out.reset(Head{head, 1});
+    const SplitDesc d = read_once<SplitDesc>(&view_.desc[head]);
+    if ((d.flags & (kDescFNext | kDescFIndirect)) == 0) [[likely]]
+      return out.append_single(cached_mem(), d.addr, d.len, (d.flags & kDescFWrite) != 0);
+    return walk_chain(head, d, out);
+  }
+
+  // The general walk; `first` is the head descriptor, already read once by walk().
+  Errc walk_chain(std::uint16_t head, SplitDesc first, Chain& out) noexcept {
+    const CachedMemory<M> mem = cached_mem();
     const std::byte* table = reinterpret_cast<const std::byte*>(view_.desc);
     std::uint32_t table_len = size_;  // entries in the table being walked
     std::uint32_t ttl = size_;        // visits left before a revisit is certain: a loop
@@ -352,15 +370,15 @@ class SplitDeviceRing {
     std::uint32_t buffers = 0;        // buffer descriptors in the whole chain
     bool in_indirect = false;
     bool seen_writable = false;
-    for (;;) {
+    // Each visit copies its descriptor once (read_once) before any field is checked or used.
+    for (SplitDesc d = first;; d = read_once<SplitDesc>(table + std::size_t{idx} * sizeof(SplitDesc))) {
       // §2.7.5.2: "loops in the descriptor chain are forbidden" - a table of N entries cannot
       // hold an acyclic chain of more than N descriptors.
       if (ttl-- == 0) [[unlikely]]
         return Errc::descriptor_loop;
-      const SplitDesc d = read_once<SplitDesc>(table + std::size_t{idx} * sizeof(SplitDesc));
       if ((d.flags & kDescFIndirect) != 0) [[unlikely]] {
         const void* t = nullptr;
-        if (const Errc e = check_indirect(d, in_indirect, t); e != Errc::ok) return e;
+        if (const Errc e = check_indirect(mem, d, in_indirect, indirect_, t); e != Errc::ok) return e;
         table = static_cast<const std::byte*>(t);
         table_len = d.len / sizeof(SplitDesc);
         ttl = table_len;
@@ -376,7 +394,7 @@ class SplitDeviceRing {
       if (!writable && seen_writable) [[unlikely]]
         return Errc::readable_after_writable;
       seen_writable = seen_writable || writable;
-      if (const Errc e = out.append(*mem_, d.addr, d.len, writable); e != Errc::ok) [[unlikely]]
+      if (const Errc e = out.append(mem, d.addr, d.len, writable); e != Errc::ok) [[unlikely]]
         return e;
       if ((d.flags & kDescFNext) == 0) return Errc::ok;
       // §2.7.5: next indexes the current table (descriptor table or indirect table).
@@ -387,10 +405,11 @@ class SplitDeviceRing {
   }
 
   // §2.7.5.3.1 / §2.7.5.3.2 rules for a descriptor carrying VIRTQ_DESC_F_INDIRECT.
-  Errc check_indirect(const SplitDesc& d, bool in_indirect, const void*& table) const noexcept {
+  static Errc check_indirect(const CachedMemory<M>& mem, const SplitDesc& d, bool in_indirect,
+                             bool indirect_negotiated, const void*& table) noexcept {
     if (in_indirect) [[unlikely]]  // "MUST NOT set INDIRECT within an indirect descriptor"
       return Errc::indirect_in_indirect;
-    if (!indirect_) [[unlikely]]  // INDIRECT only with VIRTIO_F_INDIRECT_DESC
+    if (!indirect_negotiated) [[unlikely]]  // INDIRECT only with VIRTIO_F_INDIRECT_DESC
       return Errc::indirect_not_negotiated;
     if ((d.flags & kDescFNext) != 0) [[unlikely]]  // "MUST NOT set both INDIRECT and NEXT"
       return Errc::next_with_indirect;
@@ -398,7 +417,7 @@ class SplitDeviceRing {
       return Errc::indirect_len_bad;
     if (d.len / sizeof(SplitDesc) > limits::kMaxIndirectEntries) [[unlikely]]  // next cannot index more
       return Errc::indirect_too_large;
-    table = translate_contiguous(*mem_, d.addr, d.len);
+    table = translate_contiguous(mem, d.addr, d.len);
     if (table == nullptr) [[unlikely]]
       return Errc::address_not_mapped;
     return Errc::ok;
@@ -461,6 +480,7 @@ class SplitDeviceRing {
   }
 
   const M* mem_ = nullptr;
+  TranslateCache<M> tcache_;  // last-hit region of mem_; invalidated with every change of mem_
   SplitRingView view_{};  // pointers into guest-controlled memory
   std::uint16_t size_ = 0;
   std::uint16_t mask_ = 0;

@@ -64,6 +64,16 @@ class SplitDriverRing {
   // Returns the head index. Errc::no_space / chain_too_long / empty_buffer leave the ring usable.
   Result<std::uint16_t> add(std::span<const Buffer> readable, std::span<const Buffer> writable,
                             std::uint64_t token, bool indirect = false) {
+    if (!indirect && readable.size() + writable.size() == 1) [[likely]]
+      return add_one(readable.empty() ? writable[0] : readable[0], readable.empty(), token);
+    return add_list(readable, writable, token, indirect);
+  }
+
+  // add() of several elements or an indirect table. Out of line: the one-element path above
+  // stays small enough to inline into the caller's burst loop.
+  [[gnu::noinline]] Result<std::uint16_t> add_list(std::span<const Buffer> readable,
+                                                   std::span<const Buffer> writable,
+                                                   std::uint64_t token, bool indirect) {
     Result<std::uint16_t> ndescs =
         core_.plan(readable.size() + writable.size(), indirect, num_free_);
     if (!ndescs) return fail(ndescs.error());
@@ -72,6 +82,26 @@ class SplitDriverRing {
                                         : write_direct(head, readable, writable);
     num_free_ = static_cast<std::uint16_t>(num_free_ - *ndescs);
     core_.track(head, token, *ndescs, tail);
+    view_.avail_ring[avail_idx_shadow_ & mask_] = head;  // plain: published by kick_prepare
+    ++avail_idx_shadow_;
+    return head;
+  }
+
+  // add() of one direct element (the common single-buffer case): one descriptor from the free
+  // list and the avail slot. plan() would give a one-element buffer exactly these two errors.
+  [[gnu::always_inline]] Result<std::uint16_t> add_one(const Buffer& b, bool writable,
+                                                       std::uint64_t token) {
+    if (const Errc e = core_.usable(); e != Errc::ok) [[unlikely]]
+      return fail(e);
+    if (num_free_ == 0) [[unlikely]]
+      return fail(Errc::no_space);
+    const std::uint16_t head = free_head_;
+    const std::uint16_t next = next_[head];
+    // §2.7.13.1: a lone descriptor, WRITE iff device-writable, no NEXT.
+    view_.desc[head] = SplitDesc{b.gpa, b.len, writable ? kDescFWrite : std::uint16_t{0}, next};
+    free_head_ = next;
+    --num_free_;
+    core_.track(head, token, 1, head);
     view_.avail_ring[avail_idx_shadow_ & mask_] = head;  // plain: published by kick_prepare
     ++avail_idx_shadow_;
     return head;

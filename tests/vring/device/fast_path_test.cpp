@@ -1,0 +1,119 @@
+// The single-descriptor fast path of the device walkers and the per-ring translation cache, both
+// layouts: a lone descriptor reports exactly the errors the general walk does, and a cached
+// region never outlives the memory table it came from (rebind).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "tests/vring/device/malicious_fixture.hpp"
+
+namespace vireo::test {
+namespace {
+
+using namespace vring;
+
+template <class Layout>
+using FastPath = MaliciousTest<Layout>;
+TYPED_TEST_SUITE(FastPath, RingLayouts, LayoutNames);
+
+TYPED_TEST(FastPath, LoneDescriptorUnmappedIsNotMapped) {
+  ASSERT_TRUE(this->h.configure());
+  ChainBuilder b = this->h.drv.chain().readable(this->h.guest.end() + 0x10000, 16);
+  this->publish(b);
+  this->expect_violation(Errc::address_not_mapped);
+}
+
+// gpa + len wraps past 2^64: rejected before any translation.
+TYPED_TEST(FastPath, LoneDescriptorAddressWrapIsNotMapped) {
+  ASSERT_TRUE(this->h.configure());
+  ChainBuilder b = this->h.drv.chain().writable(~std::uint64_t{0} - 4, 64);
+  this->publish(b);
+  this->expect_violation(Errc::address_not_mapped);
+}
+
+// A miss after a hit in another region: the cache must not answer for an address outside it.
+TYPED_TEST(FastPath, LoneDescriptorPastTheCachedRegionIsNotMapped) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  ASSERT_TRUE(r.drv.chain().readable(this->data, 16).build());
+  r.drv.publish();
+  ASSERT_TRUE(*r.ring.pop(r.chain));  // caches the guest window
+  r.ring.push(r.chain, 0);
+  r.ring.flush();
+  ASSERT_TRUE(r.drv.read_used());
+  ChainBuilder b = r.drv.chain().writable(r.guest.end() - 8, 64);
+  this->publish(b);
+  this->expect_violation(Errc::address_not_mapped);
+}
+
+TYPED_TEST(FastPath, LoneZeroLengthDescriptorIsAnEmptyChain) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  auto id = r.drv.chain().writable(this->data, 0).build();
+  ASSERT_TRUE(id) << id.error();
+  r.drv.publish();
+  ASSERT_TRUE(*r.ring.pop(r.chain));
+  EXPECT_EQ(r.chain.head().id, *id);
+  EXPECT_EQ(r.chain.writable().size(), 0u);
+  EXPECT_EQ(r.chain.readable().size(), 0u);
+}
+
+// A lone buffer over two regions takes the general append: two segments.
+TYPED_TEST(FastPath, LoneDescriptorAcrossRegionsIsTwoSegments) {
+  auto& r = this->h;
+  BufferMemory second(r.guest.end(), 4096);
+  r.guest.add_region(r.guest.end(), second.host(second.base()), second.size());
+  ASSERT_TRUE(r.configure());
+  ASSERT_TRUE(r.drv.chain().readable(r.guest.end() - 8, 24).build());
+  r.drv.publish();
+  ASSERT_TRUE(*r.ring.pop(r.chain));
+  ASSERT_EQ(r.chain.readable().size(), 2u);
+  EXPECT_EQ(r.chain.readable()[0].len, 8u);
+  EXPECT_EQ(r.chain.readable()[1].data, second.host(second.base()));
+  EXPECT_EQ(r.chain.readable_bytes(), 24u);
+}
+
+// After SET_MEM_TABLE the same guest address may live at another host address: rebind() must
+// drop the cached region, or the device would read and write the old mapping.
+TYPED_TEST(FastPath, RebindDropsTheCachedRegion) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  const std::uint64_t buf = this->data;
+  ASSERT_TRUE(r.drv.chain().writable(buf, 16).build());
+  r.drv.publish();
+  ASSERT_TRUE(*r.ring.pop(r.chain));
+  EXPECT_EQ(r.chain.writable()[0].data, r.guest.host(buf));
+  r.ring.push(r.chain, 0);
+  r.ring.flush();
+  ASSERT_TRUE(r.drv.read_used());
+
+  // The same regions, the guest window now backed by `moved` (ring areas keep their pointers).
+  BufferMemory moved(TestGuest::kBase, r.guest.end() - TestGuest::kBase);
+  std::vector<Region> regions(r.guest.mem().regions().begin(), r.guest.mem().regions().end());
+  for (Region& reg : regions)
+    if (reg.gpa == TestGuest::kBase) reg.host = moved.host(TestGuest::kBase);
+  const RegionTable table(regions);
+  const RingAreas& a = r.drv.areas();
+  r.ring.rebind(&table, a.desc, a.avail, a.used);
+  ASSERT_FALSE(r.ring.broken());
+
+  ASSERT_TRUE(r.drv.chain().writable(buf, 16).build());
+  r.drv.publish();
+  ASSERT_TRUE(*r.ring.pop(r.chain));
+  EXPECT_EQ(r.chain.writable()[0].data, moved.host(buf)) << "stale translation after rebind";
+}
+
+TEST(TranslateCache, TranslatesLikeTheTable) {
+  BufferMemory a(0x1000, 4096), b(0x3000, 4096);
+  const RegionTable t({Region{0x1000, 4096, 0, a.host(0x1000)}, Region{0x3000, 4096, 0, b.host(0x3000)}});
+  TranslateCache<RegionTable> c;
+  for (const std::uint64_t gpa : {0x1000ull, 0x1ff0ull, 0x3010ull, 0x2000ull, 0x0ull, 0x4000ull, 0x1008ull}) {
+    const std::span<std::byte> want = t.translate(gpa, 64);
+    const std::span<std::byte> got = c.translate(t, gpa, 64);
+    EXPECT_EQ(got.data(), want.data()) << std::hex << gpa;
+    EXPECT_EQ(got.size(), want.size()) << std::hex << gpa;
+  }
+}
+
+}  // namespace
+}  // namespace vireo::test
