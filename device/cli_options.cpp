@@ -15,7 +15,7 @@ BackendCli::BackendCli(OptionParser& p)
                                             "incompatible with --fd")),
       fd_(p.add("fd", "", "an already listening socket fd to accept front-ends on (socket activation); "
                           "incompatible with --socket-path")),
-      server_(p.flag("server", "listen on --socket-path (the default)")),
+      server_(p.flag("server", "listen on --socket-path; what a back-end does unless --client is given")),
       client_(p.flag("client", "connect to --socket-path, retrying until the front-end listens")),
       busy_poll_(p.flag("busy-poll", "workers spin on the rings with driver kicks suppressed")),
       stats_(p.add("stats", "0", "print a line per queue (packets or requests, bytes, kicks, calls) every "
