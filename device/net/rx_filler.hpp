@@ -99,7 +99,7 @@ class RxFiller {
   template <class Ring>
   void put(Ring& ring, const PacketView& p) {
     // Fast path, the common case: one contiguous source segment and one receive chain whose
-    // first writable segment holds header + frame: one header store and one memcpy.
+    // first writable segment holds header + frame: one header store and one memmove.
     if (n_ == 1 && p.nsegs == 1 && p.segs[0].len >= p.skip + p.len) [[likely]] {
       const vring::Chain& c = chains_[begin_];
       const std::span<const vring::Segment> w = c.writable();
@@ -107,7 +107,9 @@ class RxFiller {
         NetHdr h{};  // no offloads negotiated: flags 0, GSO_NONE (§5.1.6.4)
         h.num_buffers = 1;  // §5.1.6.4.1: one buffer used
         std::memcpy(w[0].data, &h, hdr_len_);
-        std::memcpy(w[0].data + hdr_len_, p.segs[0].data + p.skip, p.len);
+        // memmove: with a loopback port the source is the guest's own TX buffer, which a hostile
+        // driver may place over this RX buffer; overlapping memcpy is undefined.
+        std::memmove(w[0].data + hdr_len_, p.segs[0].data + p.skip, p.len);
         ring.push(c, hdr_len_ + p.len);
         if (++begin_ == end_) begin_ = end_ = 0;
         n_ = 0;
@@ -183,7 +185,7 @@ class RxFiller {
     void write(const std::byte* src, std::uint32_t len) {
       while (len != 0 && seg_ != nullptr) {
         const std::uint32_t k = std::min(len, seg_->len - off_);
-        std::memcpy(seg_->data + off_, src, k);
+        std::memmove(seg_->data + off_, src, k);  // src may overlap guest memory (see put())
         src += k;
         len -= k;
         off_ += k;

@@ -219,7 +219,10 @@ class NetRig {
       // Only while the ring is the device's alone: a scribble can forge a used descriptor.
       if (!tampered_ && u.len > it->writable)
         violated("used length larger than the buffer's writable bytes");
-      if (k == 0 && u.len != 0) check_rx_header(*it);
+      // A used length of 0 is a buffer returned unused (queue stopped, packet dropped), unless a
+      // mergeable packet is still continuing: a zero-length RX buffer the driver posted is then
+      // one of its num_buffers.
+      if (k == 0 && (u.len != 0 || continuation_ != 0)) check_rx_header(*it);
       posted_[k].erase(it);
     }
   }

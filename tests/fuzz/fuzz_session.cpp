@@ -3,7 +3,10 @@
 // pipe, as the bytes say) handed to device::Session::handle(), which runs proto::validate() (the
 // message table) and then the handlers, with a fake device behind it. Two harness operations let
 // the input act like a live front-end between messages: write guest memory (a memfd it sent) and
-// kick an eventfd it sent, so started rings are walked by the Session's worker thread.
+// kick an eventfd it sent. The Session runs its data plane inline (SessionOptions
+// inline_data_plane): the harness calls poll_data_plane() after every operation, where the worker
+// thread would have run, so started rings are walked by the real Worker loop without a thread
+// per input (and the interleaving of messages and ring walks is reproducible).
 //
 // Oracles besides ASan/UBSan/LSan: nothing guest-controlled aborts; when the Session is gone every
 // fd and mapping it owned is released (proto::live_fd_count / live_mapping_count return to their
@@ -146,11 +149,16 @@ void run(FuzzInput& in) {
   backend.set_channel(&channel);
   Sent sent;
   {
-    device::Session session(backend, conn, channel, {.busy_poll = false, .workers = 1});
+    device::Session session(backend, conn, channel,
+                            {.busy_poll = false, .workers = 1, .inline_data_plane = true});
     for (unsigned n = 0; n < 64 && !in.empty(); ++n) {
       const std::uint8_t req = in.u8();
-      if (req == 0xFF) { kick(in, sent); continue; }
-      if (req == 0xFE) { poke(in, sent); continue; }
+      if (req == 0xFF || req == 0xFE) {
+        if (req == 0xFF) kick(in, sent);
+        else poke(in, sent);
+        session.poll_data_plane();  // the worker wakes on the kick (or polls a kickless queue)
+        continue;
+      }
       proto::Message msg;
       const std::uint8_t f = in.u8();
       msg.hdr.request = req;
@@ -162,10 +170,11 @@ void run(FuzzInput& in) {
         if (fd.valid()) msg.fds.push_back(std::move(fd));
       }
       const bool keep = session.handle(msg);
+      session.poll_data_plane();  // a started or resumed queue is processed once
       drain(peer);
       if (!keep) break;
     }
-  }  // ~Session: rings stopped, worker joined, every fd and mapping released
+  }  // ~Session: rings stopped, every fd and mapping released
 }
 
 }  // namespace
