@@ -36,12 +36,13 @@ bool wait_for(const std::atomic<int>& v, int want) {
 // the first list; the first request must still reach the queue, or a kick that arrived while the
 // ring was disabled is never served (the guest's first virtio-rng request hung this way).
 TEST(Worker, BackToBackQuiesceKeepsProcessNow) {
+  // The queue and its kick fd outlive the worker (declared first): its thread epolls them.
   CountingBackend backend;
-  Worker w(backend, /*busy_poll=*/false, 0);
-  ASSERT_TRUE(w.ok());
   auto q = unconfigured_queue();
   auto kick = proto::EventFd::create(true);
   ASSERT_TRUE(kick);
+  Worker w(backend, /*busy_poll=*/false, 0);
+  ASSERT_TRUE(w.ok());
   for (int round = 1; round <= 200; ++round) {
     w.pause();
     w.set_items({{q.get(), kick->fd(), /*process_now=*/true}});
@@ -55,11 +56,11 @@ TEST(Worker, BackToBackQuiesceKeepsProcessNow) {
 
 TEST(Worker, KickRunsProcessAndCountsIt) {
   CountingBackend backend;
-  Worker w(backend, false, 0);
-  ASSERT_TRUE(w.ok());
   auto q = unconfigured_queue();
   auto kick = proto::EventFd::create(true);
   ASSERT_TRUE(kick);
+  Worker w(backend, false, 0);
+  ASSERT_TRUE(w.ok());
   w.pause();
   w.set_items({{q.get(), kick->fd(), false}});
   w.resume();
