@@ -60,6 +60,16 @@ struct Side {
   bool in_order = true;
   bool intact = true;
 
+  // Counts a frame from the peer and checks it is intact and in order.
+  void check(const NetGuest::Rx& r) {
+    std::uint32_t seq = 0;
+    std::memcpy(&seq, r.frame.data() + 14, 4);
+    intact = intact && r.frame == numbered(seq);
+    in_order = in_order && seq >= next_expected;
+    next_expected = seq + 1;
+    ++received;
+  }
+
   void run(std::uint32_t n, const Side& other) {
     std::uint32_t sent = 0;
     int posted = 128;  // posted before the threads start
@@ -74,12 +84,7 @@ struct Side {
       g->reap_tx(0);
       for (const NetGuest::Rx& r : g->receive(0)) {
         posted -= r.buffers;
-        std::uint32_t seq = 0;
-        std::memcpy(&seq, r.frame.data() + 14, 4);
-        intact = intact && r.frame == numbered(seq);
-        in_order = in_order && seq >= next_expected;
-        next_expected = seq + 1;
-        ++received;
+        check(r);
       }
       if (sent == n) done.store(true, std::memory_order_release);
     }
@@ -88,14 +93,7 @@ struct Side {
     for (;;) {
       const auto rx = g->receive(0);
       if (rx.empty()) break;
-      for (const NetGuest::Rx& r : rx) {
-        std::uint32_t seq = 0;
-        std::memcpy(&seq, r.frame.data() + 14, 4);
-        intact = intact && r.frame == numbered(seq);
-        in_order = in_order && seq >= next_expected;
-        next_expected = seq + 1;
-        ++received;
-      }
+      for (const NetGuest::Rx& r : rx) check(r);
     }
   }
 };
