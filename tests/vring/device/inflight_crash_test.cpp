@@ -158,15 +158,22 @@ TYPED_TEST(InflightCrashTest, CrashAtEveryStepLosesAndDuplicatesNothing) {
   for (int k = 0; k <= steps && !this->HasFailure(); ++k) this->crash_at(k);
 }
 
+// A configured packed ring recording into a freshly formatted inflight region.
+class PackedInflightRecovery : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    log.format();
+    ASSERT_TRUE(h.configure());
+    h.ring.set_inflight_log(&log);
+  }
+  RingHarness<PackedLayout> h{kSize};
+  std::vector<std::byte> region = std::vector<std::byte>(32 + 32 * kSize);
+  InflightLog log{InflightLog::Layout::packed, region.data(), kSize};
+};
+
 // A region written by a misbehaving front-end (free list pointing outside the table, entries
 // claiming more slots than the ring has) is not trusted: the ring resumes from SET_VRING_BASE.
-TEST(PackedInflightRecovery, InconsistentRegionIsIgnored) {
-  RingHarness<PackedLayout> h(kSize);
-  std::vector<std::byte> region(32 + 32 * kSize);
-  InflightLog log(InflightLog::Layout::packed, region.data(), kSize);
-  log.format();
-  ASSERT_TRUE(h.configure());
-  h.ring.set_inflight_log(&log);
+TEST_F(PackedInflightRecovery, InconsistentRegionIsIgnored) {
   ASSERT_TRUE(h.drv.chain().writable(h.buffer(16), 16).build());
   h.drv.publish();
   ASSERT_TRUE(h.ring.pop(h.chain).value_or(false));
@@ -181,13 +188,7 @@ TEST(PackedInflightRecovery, InconsistentRegionIsIgnored) {
 
 // The front-end corrupts the free list under a running ring (entry 0's successor outside the
 // table, met in the middle of a 3-descriptor buffer): the tracking stops, the ring goes on.
-TEST(PackedInflightRecovery, CorruptFreeListDetachesTheLogNotTheRing) {
-  RingHarness<PackedLayout> h(kSize);
-  std::vector<std::byte> region(32 + 32 * kSize);
-  InflightLog log(InflightLog::Layout::packed, region.data(), kSize);
-  log.format();
-  ASSERT_TRUE(h.configure());
-  h.ring.set_inflight_log(&log);
+TEST_F(PackedInflightRecovery, CorruptFreeListDetachesTheLogNotTheRing) {
   log.packed_desc(0).next = 0x7fff;
   auto id = h.drv.chain().readable(h.buffer(16), 16).readable(h.buffer(16), 16).writable(h.buffer(16), 16).build();
   ASSERT_TRUE(id);
