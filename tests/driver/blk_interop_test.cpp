@@ -282,12 +282,8 @@ TEST_F(BlkInterop, PackedIsRefusedWhenTheExportDoesNotOfferIt) {
 }  // namespace vireo::driver
 
 int main(int argc, char** argv) {
-  if (argc >= 3 && std::string(argv[1]) == "--vireo") {
-    vireo::driver::g_vireo = argv[2];
-    argv[2] = argv[0];
-    argv += 2;
-    argc -= 2;
-  } else {
+  vireo::driver::g_vireo = vireo::testing::take_vireo_arg(argc, argv);
+  if (vireo::driver::g_vireo.empty()) {
     auto tool = vireo::testing::find_program("qemu-storage-daemon");
     if (!tool) return vireo::testing::skip("qemu-storage-daemon not found (Debian: apt-get install qemu-utils)");
     vireo::driver::g_qsd = *tool;

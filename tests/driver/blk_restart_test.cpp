@@ -236,12 +236,7 @@ INSTANTIATE_TEST_SUITE_P(Layouts, BlkRestart, ::testing::Values(Layout::split, L
 }  // namespace vireo::driver
 
 int main(int argc, char** argv) {
-  if (argc >= 3 && std::string(argv[1]) == "--vireo") {
-    vireo::driver::g_vireo = argv[2];
-    argv[2] = argv[0];
-    argv += 2;
-    argc -= 2;
-  }
+  vireo::driver::g_vireo = vireo::testing::take_vireo_arg(argc, argv);
   if (vireo::driver::g_vireo.empty()) return vireo::testing::skip("no --vireo PATH to the vireo binary");
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();

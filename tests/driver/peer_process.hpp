@@ -45,6 +45,17 @@ inline std::optional<std::string> find_program(const std::string& name) {
   return std::nullopt;
 }
 
+// Takes a leading "--vireo PATH" off the command line (before GoogleTest sees it): the vireo
+// binary a test runs as its back-end. Returns PATH, or an empty string when absent.
+inline std::string take_vireo_arg(int& argc, char**& argv) {
+  if (argc < 3 || std::string(argv[1]) != "--vireo") return {};
+  std::string path = argv[2];
+  argv[2] = argv[0];
+  argv += 2;
+  argc -= 2;
+  return path;
+}
+
 // meson: exit code 77 means "skipped".
 inline int skip(const std::string& reason) {
   std::printf("SKIPPED: %s\n", reason.c_str());
