@@ -68,6 +68,24 @@ class Chain {
   // Packed rings learn the buffer id from the LAST descriptor of the list (§2.8.6).
   void set_id(std::uint16_t id) { head_.id = id; }
 
+  // The walkers' burst fast path: the chain becomes the one buffer [gpa, gpa+len) at host `data`,
+  // which the caller checked is non-empty, does not wrap and lies inside one mapped region (what
+  // append_single() would find); capacity() >= 1. Same state as reset(h) + append_single().
+  void set_single(Head h, std::byte* data, std::uint32_t len, std::uint64_t gpa, bool writable) noexcept {
+    head_ = h;
+    segs_[0] = Segment{data, len, gpa};
+    // A branch (one direction per ring, well predicted), not selects: g++ vectorises those.
+    if (writable) {
+      n_readable_ = readable_bytes_ = 0;
+      n_writable_ = 1;
+      writable_bytes_ = len;
+    } else {
+      n_writable_ = writable_bytes_ = 0;
+      n_readable_ = 1;
+      readable_bytes_ = len;
+    }
+  }
+
   // The walkers' single-descriptor fast path: the only buffer of a chain just reset(). Same
   // result as append(); falls back to it for an empty buffer, a region edge or any error.
   template <GuestMemory M>

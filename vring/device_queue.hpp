@@ -44,6 +44,7 @@ concept DeviceRing = requires(R& r, const R& cr, Chain& chain, std::span<Chain> 
   { r.pop_burst(chains) } -> std::same_as<Result<std::size_t>>;
   { r.push(std::as_const(chain), n) } -> std::same_as<void>;
   { r.push(head, n) } -> std::same_as<void>;
+  { r.push_burst(static_cast<const Chain*>(nullptr), std::size_t{0}, n) } -> std::same_as<void>;
   { r.flush() } -> std::same_as<void>;
   { r.needs_notification() } -> std::same_as<bool>;
   { r.disable_notification() } -> std::same_as<void>;

@@ -129,6 +129,31 @@ class InflightLog {
     // compiler fence: the batch list is linked before the ring's release store of used->idx.
     step();
   }
+  // split_batch() for a whole flush: the heads are the used elements' ids, in order; one
+  // compiler fence after the last link (until used->idx moves, recovery ignores the list).
+  void split_batch(const UsedElem* batch, std::uint32_t n) {
+    InflightQueueSplit& h = split_hdr();
+    std::uint16_t last = h.last_batch_head;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const auto head = static_cast<std::uint16_t>(batch[i].id);
+      if (head >= size_) continue;
+      split_desc(head).next = last;
+      last = head;
+    }
+    h.last_batch_head = last;
+    // compiler fence: the batch list is linked before the ring's release store of used->idx.
+    step();
+  }
+  // split_published() + split_commit() for a whole flush.
+  void split_published(const UsedElem* batch, std::uint32_t n, std::uint16_t used_idx) {
+    // compiler fence: pairs with the ring's release store of used->idx; inflight = 0 after it.
+    step();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const auto head = static_cast<std::uint16_t>(batch[i].id);
+      if (head < size_) split_desc(head).inflight = 0;
+    }
+    split_commit(used_idx);
+  }
   // After used->idx was published: clear one head of the batch.
   void split_published(std::uint16_t head) {
     // compiler fence: pairs with the ring's release store of used->idx; inflight = 0 after it.

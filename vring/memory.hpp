@@ -149,6 +149,11 @@ template <class M>
 class TranslateCache {
  public:
   void invalidate() noexcept { size_ = 0; }
+  // The cached region (size() == 0: empty), for burst loops that keep it in registers and check
+  // a whole buffer against it; a miss goes through translate(), which refills the cache.
+  std::uint64_t gpa() const noexcept { return gpa_; }
+  std::uint64_t size() const noexcept { return size_; }
+  std::byte* host() const noexcept { return host_; }
 
   std::span<std::byte> translate(const M& mem, std::uint64_t gpa, std::uint64_t len) noexcept {
     if (gpa - gpa_ < size_) [[likely]]

@@ -121,16 +121,8 @@ class PackedDeviceRing {
       if (const Errc e = pop_resubmitted(out, n); e != Errc::ok) return break_ring(e);
     }
     for (;;) {
-      while (n < out.size()) {
-        // acquire: pairs with the driver's release store of the head descriptor's flags, made
-        // after the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
-        const std::uint16_t head_flags = load_acquire(view_.desc[avail_.idx].flags);
-        if (!is_available(head_flags, avail_.wrap)) break;
-        if (const Errc e = walk(head_flags, out[n]); e != Errc::ok) [[unlikely]]
-          return break_ring(e);
-        ++n;
-        ++inflight_;
-      }
+      if (const Errc e = pop_run(out, n); e != Errc::ok) [[unlikely]]
+        return break_ring(e);
       if (!event_idx_ || !notify_enabled_) break;
       publish_event_off_wrap();
       if (n == out.size()) break;  // out is full: the caller pops again
@@ -144,7 +136,7 @@ class PackedDeviceRing {
     return n;
   }
 
-  void push(const Chain& chain, std::uint32_t written) {
+  [[gnu::always_inline]] void push(const Chain& chain, std::uint32_t written) {
     if (broken_ || !configured_) [[unlikely]]
       return;
     if (log_ != nullptr) [[unlikely]]
@@ -152,10 +144,49 @@ class PackedDeviceRing {
     add_used(chain.head(), written);
   }
   // Same without dirty logging: only for rings with no DirtyLog attached.
-  void push(Head head, std::uint32_t written) {
+  [[gnu::always_inline]] void push(Head head, std::uint32_t written) {
     if (broken_ || !configured_) [[unlikely]]
       return;
     add_used(head, written);
+  }
+
+  // push(chains[k], written[k]) for k < n, in order.
+  void push_burst(const Chain* chains, std::size_t n, const std::uint32_t* written) {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
+      for (std::size_t k = 0; k < n; ++k) push(chains[k], written[k]);
+      return;
+    }
+    UsedSlot* const dst = shadow_.get() + n_shadow_;
+    const std::uint16_t size = size_;
+    for (std::size_t k = 0; k < n; ++k) {
+      const Head h = chains[k].head();
+      // A buffer occupies 1..size slots; clamp so a caller bug cannot stall the used cursor.
+      const auto ndescs = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(h.ndescs, 1, size));
+      dst[k] = UsedSlot{h.id, ndescs, written[k]};
+    }
+    n_shadow_ += static_cast<std::uint32_t>(n);
+    inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
+  }
+  // push(chains[k], written) for k < n, in order.
+  void push_burst(const Chain* chains, std::size_t n, std::uint32_t written) {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
+      for (std::size_t k = 0; k < n; ++k) push(chains[k], written);
+      return;
+    }
+    UsedSlot* const dst = shadow_.get() + n_shadow_;
+    const std::uint16_t size = size_;
+    for (std::size_t k = 0; k < n; ++k) {
+      const Head h = chains[k].head();
+      // A buffer occupies 1..size slots; clamp so a caller bug cannot stall the used cursor.
+      const auto ndescs = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(h.ndescs, 1, size));
+      dst[k] = UsedSlot{h.id, ndescs, written};
+    }
+    n_shadow_ += static_cast<std::uint32_t>(n);
+    inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
   }
 
   // Writes one used descriptor per pushed buffer: ids, lens and flags of all but the first, then
@@ -164,20 +195,27 @@ class PackedDeviceRing {
     if (n_shadow_ == 0 || broken_ || !configured_) return;
     const PackedCursor start = used_;
     std::uint16_t first_flags = 0;
-    for (std::uint32_t i = 0; i < n_shadow_; ++i) {
-      const UsedSlot& u = shadow_[i];
-      PackedDesc& d = view_.desc[used_.idx];
+    // Locals: the stores below go to guest memory, which may alias any member.
+    PackedDesc* const desc = view_.desc;
+    const UsedSlot* const shadow = shadow_.get();
+    const std::uint32_t count = n_shadow_;
+    const std::uint16_t size = size_;
+    PackedCursor pos = used_;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const UsedSlot& u = shadow[i];
+      PackedDesc& d = desc[pos.idx];
       d.id = u.id;
       d.len = u.len;
       // §2.8.1: used = AVAIL and USED both equal to the device wrap counter. §2.8.3/§2.8.4: WRITE
       // says len is meaningful (data was written); without it the driver ignores len.
       const auto flags = static_cast<std::uint16_t>(
-          (used_.wrap ? (kDescFAvail | kDescFUsed) : 0) | (u.len != 0 ? kDescFWrite : 0));
+          (pos.wrap ? (kDescFAvail | kDescFUsed) : 0) | (u.len != 0 ? kDescFWrite : 0));
       if (i == 0) first_flags = flags;
       // relaxed: published by the release store of the first descriptor's flags below.
       else store_relaxed(d.flags, flags);
-      used_.advance(u.ndescs, size_);
+      pos.advance(u.ndescs, size);
     }
+    used_ = pos;
     if (inflight_log_ != nullptr) [[unlikely]] {  // rst: return the batch's entries, then publish
       for (std::uint32_t i = 0; i < n_shadow_; ++i) inflight_log_->packed_batch(shadow_[i].id);
       inflight_log_->packed_batch_end(used_);
@@ -343,6 +381,58 @@ class PackedDeviceRing {
     return fail(e);
   }
 
+  // The burst loop: pops into out[n...] while the next head is available; n and inflight_ count
+  // the buffers popped (the failing one excluded; an error breaks the ring anyway). Cursor, ring
+  // pointer and the cached region stay in registers; a lone descriptor (no NEXT, no INDIRECT)
+  // with an id < Queue Size whose buffer lies inside the cached region becomes its chain
+  // directly (recorded in the inflight log as walk_list() records it), which is exactly what
+  // walk() produces for it. Anything else goes through walk() (same errors), which may refill
+  // the cache.
+  Errc pop_run(std::span<Chain> out, std::size_t& n) noexcept {
+    PackedDesc* const desc = view_.desc;
+    const std::uint16_t size = size_;
+    PackedCursor pos = avail_;
+    std::uint64_t c_gpa = tcache_.gpa();
+    std::uint64_t c_size = tcache_.size();
+    std::byte* c_host = tcache_.host();
+    const std::size_t start = n;
+    Errc e = Errc::ok;
+    for (; n < out.size(); ++n) {
+      // acquire: pairs with the driver's release store of the head descriptor's flags, made
+      // after the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
+      const std::uint16_t head_flags = load_acquire(desc[pos.idx].flags);
+      if (!is_available(head_flags, pos.wrap)) break;
+      Chain& c = out[n];
+      if ((head_flags & (kDescFNext | kDescFIndirect)) == 0) [[likely]] {
+        PackedDesc d = read_once<PackedDesc>(&desc[pos.idx]);
+        d.flags = head_flags;  // the value availability was decided on (not fetched twice)
+        const std::uint64_t off = d.addr - c_gpa;
+        // Lone, non-empty, no address wrap, inside the cached region, §2.8.6 id < Queue Size.
+        if (d.addr + d.len > d.addr && off < c_size && d.len <= c_size - off && d.id < size &&
+            c.capacity() != 0) [[likely]] {
+          c.set_single(Head{d.id, 1}, c_host + off, d.len, d.addr, (head_flags & kDescFWrite) != 0);
+          // As walk_list() records a one-descriptor list; a corrupt free list (front-end
+          // memory) ends the tracking, not the ring.
+          if (inflight_log_ != nullptr && !inflight_log_->packed_pop_desc(d, true, true)) [[unlikely]]
+            inflight_log_ = nullptr;
+          pos.advance(1, size);
+          continue;
+        }
+      }
+      avail_ = pos;
+      e = walk(head_flags, c);
+      if (e != Errc::ok) [[unlikely]]
+        break;
+      pos = avail_;
+      c_gpa = tcache_.gpa();
+      c_size = tcache_.size();
+      c_host = tcache_.host();
+    }
+    avail_ = pos;
+    inflight_ = static_cast<std::uint16_t>(inflight_ + (n - start));
+    return e;
+  }
+
   // Walks the list starting at the avail cursor into `out`; advances the cursor on success.
   // `head_flags` is the (acquired) flags value availability was decided on: the head's flags are
   // not fetched twice. With an inflight log, every descriptor is recorded as it is accepted.
@@ -499,13 +589,16 @@ class PackedDeviceRing {
     return Errc::ok;
   }
 
-  void add_used(Head head, std::uint32_t written) {
-    if (n_shadow_ == size_) flush();  // more pushes than pops (caller bug): keep the array bounded
+  [[gnu::always_inline]] void add_used(Head head, std::uint32_t written) {
+    if (n_shadow_ == size_) [[unlikely]]
+      flush_full();  // more pushes than pops (caller bug): keep the array bounded
     // A buffer occupies 1..size slots; clamp so a caller bug cannot stall the used cursor.
     const auto ndescs = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(head.ndescs, 1, size_));
     shadow_[n_shadow_++] = UsedSlot{head.id, ndescs, written};
     if (inflight_ != 0) --inflight_;
   }
+
+  [[gnu::noinline, gnu::cold]] void flush_full() { flush(); }
 
   // A (re)started device wants kicks (§2.8.10): a previous device, or the front-end while it ran
   // the ring itself, may have left the device event area disabled or at an old off_wrap, and the

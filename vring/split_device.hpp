@@ -150,8 +150,6 @@ class SplitDeviceRing {
     return n;
   }
 
-  // Completes a chain: queues {head, written} in the shadow used array and, with a dirty log
-  // attached, logs the pages of the first `written` writable bytes. Visible after flush().
   // Pops, into out[n...], the heads avail->idx shows beyond next_avail_; returns the new count.
   Result<std::size_t> pop_pending(std::span<Chain> out, std::size_t n) {
     // acquire: pairs with the driver's release store of avail->idx after writing ring entries and
@@ -162,23 +160,14 @@ class SplitDeviceRing {
     if (pending > size_) [[unlikely]]
       return break_ring(Errc::avail_index_jump);
     const std::size_t end = n + std::min<std::size_t>(out.size() - n, pending);
-    for (std::size_t i = n; i < end; ++i) {
-      // relaxed: the ring entry is ordered by the avail->idx acquire above.
-      const std::uint16_t head = load_relaxed(view_.avail_ring[next_avail_ & mask_]);
-      // §2.7.6: ring[] holds descriptor-table indexes, so a head must be < Queue Size.
-      if (head >= size_) [[unlikely]]
-        return break_ring(Errc::head_out_of_range);
-      if (const Errc e = walk(head, out[i]); e != Errc::ok) [[unlikely]]
-        return break_ring(e);
-      if (inflight_log_ != nullptr) [[unlikely]]
-        inflight_log_->split_pop(head);
-      ++next_avail_;
-      ++inflight_;
-    }
+    if (const Errc e = pop_run(out.data(), n, end); e != Errc::ok) [[unlikely]]
+      return break_ring(e);
     return end;
   }
 
-  void push(const Chain& chain, std::uint32_t written) {
+  // Completes a chain: queues {head, written} in the shadow used array and, with a dirty log
+  // attached, logs the pages of the first `written` writable bytes. Visible after flush().
+  [[gnu::always_inline]] void push(const Chain& chain, std::uint32_t written) {
     if (broken_ || !configured_) [[unlikely]]
       return;
     if (log_ != nullptr) [[unlikely]]
@@ -186,10 +175,37 @@ class SplitDeviceRing {
     add_used(chain.head(), written);
   }
   // Same without dirty logging: only for rings with no DirtyLog attached.
-  void push(Head head, std::uint32_t written) {
+  [[gnu::always_inline]] void push(Head head, std::uint32_t written) {
     if (broken_ || !configured_) [[unlikely]]
       return;
     add_used(head, written);
+  }
+
+  // push(chains[k], written[k]) for k < n, in order.
+  void push_burst(const Chain* chains, std::size_t n, const std::uint32_t* written) {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
+      for (std::size_t k = 0; k < n; ++k) push(chains[k], written[k]);
+      return;
+    }
+    UsedElem* const dst = shadow_.get() + n_shadow_;
+    for (std::size_t k = 0; k < n; ++k) dst[k] = UsedElem{chains[k].head().id, written[k]};
+    n_shadow_ += static_cast<std::uint32_t>(n);
+    inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
+  }
+  // push(chains[k], written) for k < n, in order.
+  void push_burst(const Chain* chains, std::size_t n, std::uint32_t written) {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
+      for (std::size_t k = 0; k < n; ++k) push(chains[k], written);
+      return;
+    }
+    UsedElem* const dst = shadow_.get() + n_shadow_;
+    for (std::size_t k = 0; k < n; ++k) dst[k] = UsedElem{chains[k].head().id, written};
+    n_shadow_ += static_cast<std::uint32_t>(n);
+    inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
   }
 
   // Publishes every pushed element: at most two memcpy into the used ring, then ONE release store.
@@ -197,7 +213,7 @@ class SplitDeviceRing {
     if (n_shadow_ == 0 || broken_ || !configured_) return;
     const std::uint16_t start = used_idx_ & mask_;
     if (inflight_log_ != nullptr) [[unlikely]]  // rst: link the batch before updating used
-      for (std::uint32_t i = 0; i < n_shadow_; ++i) inflight_log_->split_batch(static_cast<std::uint16_t>(shadow_[i].id));
+      inflight_log_->split_batch(shadow_.get(), n_shadow_);
     const std::uint32_t first = std::min<std::uint32_t>(n_shadow_, size_ - start);
     std::memcpy(view_.used_ring + start, shadow_.get(), first * sizeof(UsedElem));
     if (first < n_shadow_)
@@ -206,11 +222,8 @@ class SplitDeviceRing {
     // release: pairs with the driver's acquire load of used->idx before it reads the used elements
     // (§2.7.8.2: the device updates idx after writing the ring entries).
     store_release(*view_.used_idx, new_idx);
-    if (inflight_log_ != nullptr) [[unlikely]] {  // rst: clear the batch after used->idx moved
-      for (std::uint32_t i = 0; i < n_shadow_; ++i)
-        inflight_log_->split_published(static_cast<std::uint16_t>(shadow_[i].id));
-      inflight_log_->split_commit(new_idx);
-    }
+    if (inflight_log_ != nullptr) [[unlikely]]  // rst: clear the batch after used->idx moved
+      inflight_log_->split_published(shadow_.get(), n_shadow_, new_idx);
     if (log_ != nullptr) [[unlikely]] {
       log_ring(kUsedRingOffset + start * sizeof(UsedElem), first * sizeof(UsedElem));
       if (first < n_shadow_) log_ring(kUsedRingOffset, (n_shadow_ - first) * sizeof(UsedElem));
@@ -346,6 +359,63 @@ class SplitDeviceRing {
     return fail(e);
   }
 
+  // The burst loop: out[i, end) from the avail ring, next_avail_ and inflight_ advanced over
+  // every head popped (the failing one excluded; an error breaks the ring anyway), each pop
+  // recorded in the inflight log if one is attached. Ring pointers, cursor and the cached region
+  // stay in registers; a lone descriptor (no NEXT, no INDIRECT) whose buffer lies inside the
+  // cached region becomes its chain directly, which is exactly what walk() + append_single()
+  // produce for it. Anything else goes through walk_one() (the general walk, same errors), which
+  // may refill the cache.
+  Errc pop_run(Chain* out, std::size_t i, const std::size_t end) noexcept {
+    const SplitDesc* const desc = view_.desc;
+    const std::uint16_t* const avail_ring = view_.avail_ring;
+    const std::uint16_t mask = mask_;
+    const std::uint16_t size = size_;
+    std::uint16_t next = next_avail_;
+    std::uint64_t c_gpa = tcache_.gpa();
+    std::uint64_t c_size = tcache_.size();
+    std::byte* c_host = tcache_.host();
+    Errc e = Errc::ok;
+    for (; i < end; ++i) {
+      // relaxed: the ring entry is ordered by the avail->idx acquire in pop_pending().
+      const std::uint16_t head = load_relaxed(avail_ring[next & mask]);
+      // §2.7.6: ring[] holds descriptor-table indexes, so a head must be < Queue Size.
+      if (head >= size) [[unlikely]] {
+        e = Errc::head_out_of_range;
+        break;
+      }
+      const SplitDesc d = read_once<SplitDesc>(&desc[head]);
+      const std::uint64_t off = d.addr - c_gpa;
+      Chain& c = out[i];
+      // Lone, non-empty, no address wrap, wholly inside the cached region (c_size 0 = empty).
+      if ((d.flags & (kDescFNext | kDescFIndirect)) == 0 && d.addr + d.len > d.addr &&
+          off < c_size && d.len <= c_size - off && c.capacity() != 0) [[likely]] {
+        c.set_single(Head{head, 1}, c_host + off, d.len, d.addr, (d.flags & kDescFWrite) != 0);
+      } else {
+        e = walk_one(head, d, c);
+        if (e != Errc::ok) [[unlikely]]
+          break;
+        c_gpa = tcache_.gpa();
+        c_size = tcache_.size();
+        c_host = tcache_.host();
+      }
+      if (inflight_log_ != nullptr) [[unlikely]]
+        inflight_log_->split_pop(head);
+      ++next;
+    }
+    inflight_ = static_cast<std::uint16_t>(inflight_ + (next - next_avail_));
+    next_avail_ = next;
+    return e;
+  }
+
+  // pop_run()'s slow path for one head whose descriptor `d` was already read once.
+  [[gnu::noinline]] Errc walk_one(std::uint16_t head, SplitDesc d, Chain& out) noexcept {
+    out.reset(Head{head, 1});
+    if ((d.flags & (kDescFNext | kDescFIndirect)) == 0)
+      return out.append_single(cached_mem(), d.addr, d.len, (d.flags & kDescFWrite) != 0);
+    return walk_chain(head, d, out);
+  }
+
   // Walks and validates the chain at `head` into `out`. Every descriptor is copied once
   // (read_once) before any field is checked or used.
   // A lone descriptor (no NEXT, no INDIRECT: the common one-buffer chain) takes a short path;
@@ -436,11 +506,13 @@ class SplitDeviceRing {
     return Errc::ok;
   }
 
-  void add_used(Head head, std::uint32_t written) {
-    if (n_shadow_ == size_) flush();  // more pushes than pops (caller bug): keep the array bounded
+  [[gnu::always_inline]] void add_used(Head head, std::uint32_t written) {
+    if (n_shadow_ == size_) [[unlikely]]
+      flush_full();  // more pushes than pops (caller bug): keep the array bounded
     shadow_[n_shadow_++] = UsedElem{head.id, written};
     if (inflight_ != 0) --inflight_;
   }
+  [[gnu::noinline, gnu::cold]] void flush_full() { flush(); }
 
   // A (re)started device wants kicks (§2.7.10): a previous device may have left NO_NOTIFY set or
   // avail_event at an old index (it crashed while polling), and the driver would never kick again.

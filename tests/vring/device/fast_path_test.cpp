@@ -103,6 +103,82 @@ TYPED_TEST(FastPath, RebindDropsTheCachedRegion) {
   EXPECT_EQ(r.chain.writable()[0].data, moved.host(buf)) << "stale translation after rebind";
 }
 
+// The burst loop keeps the cursor and the cached region in registers: a bad head after good
+// ones in the SAME pop_burst must still break the ring with the general walk's Errc.
+TYPED_TEST(FastPath, BurstUnmappedAfterGoodHeadsIsNotMapped) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  ASSERT_TRUE(r.drv.chain().readable(this->data, 16).build());
+  ASSERT_TRUE(r.drv.chain().writable(this->data + 64, 16).build());
+  ASSERT_TRUE(r.drv.chain().readable(r.guest.end() + 0x10000, 16).build());
+  r.drv.publish();
+  std::vector<Chain> chains(4);
+  Result<std::size_t> got = r.ring.pop_burst(chains);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error(), Errc::address_not_mapped) << to_string(got.error());
+  EXPECT_TRUE(r.ring.broken());
+  r.ring.flush();
+  EXPECT_FALSE(r.drv.read_used()) << "a broken ring publishes nothing";
+}
+
+// One burst: lone in the cached region, a two-descriptor chain (general walk), a lone buffer in
+// a second region (cache miss, refill), a lone buffer back in the first region.
+TYPED_TEST(FastPath, BurstMixesFastAndGeneralHeads) {
+  auto& r = this->h;
+  BufferMemory second(r.guest.end(), 4096);
+  const std::uint64_t far = r.guest.end();
+  r.guest.add_region(far, second.host(second.base()), second.size());
+  ASSERT_TRUE(r.configure());
+  ASSERT_TRUE(r.drv.chain().readable(this->data, 16).build());
+  ASSERT_TRUE(r.drv.chain().readable(this->data + 64, 8).writable(this->data + 128, 32).build());
+  ASSERT_TRUE(r.drv.chain().writable(far + 16, 48).build());
+  ASSERT_TRUE(r.drv.chain().writable(this->data + 256, 24).build());
+  r.drv.publish();
+  std::vector<Chain> chains(8);
+  Result<std::size_t> got = r.ring.pop_burst(chains);
+  ASSERT_TRUE(got) << to_string(got.error());
+  ASSERT_EQ(*got, 4u);
+  EXPECT_EQ(chains[0].readable().size(), 1u);
+  EXPECT_EQ(chains[0].readable()[0].data, r.guest.host(this->data));
+  EXPECT_EQ(chains[0].writable_bytes(), 0u);
+  EXPECT_EQ(chains[1].readable_bytes(), 8u);
+  EXPECT_EQ(chains[1].writable_bytes(), 32u);
+  ASSERT_EQ(chains[2].writable().size(), 1u);
+  EXPECT_EQ(chains[2].writable()[0].data, second.host(far + 16));
+  EXPECT_EQ(chains[2].readable_bytes(), 0u);
+  ASSERT_EQ(chains[3].writable().size(), 1u);
+  EXPECT_EQ(chains[3].writable()[0].data, r.guest.host(this->data + 256));
+  EXPECT_EQ(chains[3].writable()[0].gpa, this->data + 256);
+  EXPECT_EQ(r.ring.inflight(), 4u);
+}
+
+// push_burst(chains, n, len) completes exactly like n push() calls, in order.
+TYPED_TEST(FastPath, PushBurstCompletesLikePushInOrder) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  std::vector<std::uint16_t> ids;
+  for (int k = 0; k < 3; ++k) {
+    auto id = r.drv.chain().readable(this->data + 64 * k, 16).build();
+    ASSERT_TRUE(id) << id.error();
+    ids.push_back(*id);
+  }
+  r.drv.publish();
+  std::vector<Chain> chains(3);
+  Result<std::size_t> got = r.ring.pop_burst(chains);
+  ASSERT_TRUE(got);
+  ASSERT_EQ(*got, 3u);
+  r.ring.push_burst(chains.data(), 3, std::uint32_t{0});
+  EXPECT_EQ(r.ring.inflight(), 0u);
+  r.ring.flush();
+  for (const std::uint16_t id : ids) {
+    const std::optional<UsedBuf> u = r.drv.read_used();
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->id, id);
+    EXPECT_EQ(u->len, 0u);
+  }
+  EXPECT_FALSE(r.drv.read_used());
+}
+
 TEST(TranslateCache, TranslatesLikeTheTable) {
   BufferMemory a(0x1000, 4096), b(0x3000, 4096);
   const RegionTable t({Region{0x1000, 4096, 0, a.host(0x1000)}, Region{0x3000, 4096, 0, b.host(0x3000)}});
