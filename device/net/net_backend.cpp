@@ -240,10 +240,9 @@ void NetBackend::drain_tx(Pair& p, VirtQueue& q, Ring& ring) {
     if (q.enabled() && port_)
       taken = std::min<std::size_t>(n, port_->transmit(p.index, {p.tx_views.data(), n}));
     std::uint64_t bytes = 0;
-    for (std::uint32_t k = 0; k < taken; ++k) {
-      bytes += p.tx_views[k].len;
-      ring.push(p.tx_chains[k], 0);  // §5.1.6.2: the device writes nothing into TX buffers
-    }
+    for (std::uint32_t k = 0; k < taken; ++k) bytes += p.tx_views[k].len;
+    // §5.1.6.2: the device writes nothing into TX buffers.
+    ring.push_burst(p.tx_chains.data(), taken, std::uint32_t{0});
     for (std::uint32_t k = static_cast<std::uint32_t>(taken); k < n; ++k) {
       std::swap(p.tx_chains[k - taken], p.tx_chains[k]);
       p.tx_views[k - taken] = p.tx_views[k];
@@ -269,10 +268,21 @@ std::size_t NetBackend::pop_tx(Pair& p, VirtQueue& q, Ring& ring, std::uint32_t 
     p.held = 0;  // a broken ring completes nothing
     return 0;
   }
+  vring::Chain* const chains = p.tx_chains.data();
+  PacketView* const views = p.tx_views.data();
+  const std::uint32_t hdr_len = hdr_len_;
+  const std::uint32_t end = at + static_cast<std::uint32_t>(*got);
   std::uint32_t w = at;
-  for (std::uint32_t i = at; i < at + *got; ++i) {
-    vring::Chain& c = p.tx_chains[i];
+  for (std::uint32_t i = at; i < end; ++i) {
+    vring::Chain& c = chains[i];
     PacketView v;
+    // Fast path: header + frame in one readable segment, no offload flags; anything else goes
+    // through check_tx(), which decides on its own single read of the header.
+    if (check_tx_fast(c, hdr_len, v)) [[likely]] {
+      if (w != i) std::swap(chains[w], c);  // the view's segments move with the chain
+      views[w++] = v;
+      continue;
+    }
     if (const Drop why = check_tx(c, v); why != Drop::none) [[unlikely]] {
       ring.push(c, 0);
       PairCounters::add(p.counters.tx_errors, 1);
@@ -284,6 +294,20 @@ std::size_t NetBackend::pop_tx(Pair& p, VirtQueue& q, Ring& ring, std::uint32_t 
   }
   p.held = w;
   return *got;
+}
+
+// check_tx() for the common buffer: one device-readable segment holding the header and at least
+// an Ethernet header, flags and gso_type 0 (§5.1.6.2.1). False: ask check_tx().
+inline bool NetBackend::check_tx_fast(const vring::Chain& c, std::uint32_t hdr_len, PacketView& view) {
+  const std::span<const vring::Segment> segs = c.readable();
+  if (segs.size() != 1 || !c.writable().empty()) return false;
+  const std::uint32_t seg_len = segs[0].len;
+  if (seg_len < hdr_len + kEthHeaderLen) return false;
+  std::uint16_t flags_gso;  // NetHdr::flags and gso_type; guest-controlled: read once
+  std::memcpy(&flags_gso, segs[0].data, sizeof flags_gso);
+  if (flags_gso != 0) return false;
+  view = PacketView{segs.data(), 1, hdr_len, seg_len - hdr_len};
+  return true;
 }
 
 // §5.1.6.2: a transmit buffer is the header followed by the frame, all device-readable.
@@ -323,6 +347,11 @@ std::size_t NetBackend::deliver_locked(Pair& p, VirtQueue& q, Ring& ring,
   std::size_t i = 0;
   std::uint64_t bytes = 0, delivered = 0, dropped = 0;
   for (; i < pkts.size(); ++i) {
+    // The common packets in one go; the one that stops put_burst() takes reserve()/put().
+    const std::size_t fast = p.filler.put_burst(ring, pkts.subspan(i), bytes);
+    delivered += fast;
+    i += fast;
+    if (i == pkts.size()) break;
     const RxFiller::Fit f = p.filler.reserve(ring, pkts[i].len);
     if (f == RxFiller::Fit::ok) [[likely]] {
       p.filler.put(ring, pkts[i]);

@@ -29,7 +29,7 @@ std::optional<MacAddr> parse_mac(std::string_view text) {
   return mac;
 }
 
-std::size_t copy_out(const PacketView& p, std::size_t offset, std::byte* out, std::size_t max) {
+std::size_t copy_out_segments(const PacketView& p, std::size_t offset, std::byte* out, std::size_t max) {
   std::size_t skip = p.skip + offset;
   std::size_t left = offset < p.len ? std::min<std::size_t>(max, p.len - offset) : 0;
   std::size_t done = 0;

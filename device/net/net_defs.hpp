@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -92,7 +93,41 @@ struct PacketView {
   std::uint32_t len = 0;
 };
 
+// memmove for one frame, inline for the common short lengths (16..64 bytes: every byte is loaded
+// before any is stored, so overlapping buffers are fine); anything else calls memmove.
+inline void move_frame(std::byte* dst, const std::byte* src, std::size_t n) noexcept {
+  // Unaligned 16-byte vectors that may alias anything (guest buffers, port memory).
+  typedef char V16 __attribute__((vector_size(16), aligned(1), may_alias));
+  if (n >= 32 && n <= 64) {
+    const V16 a = *reinterpret_cast<const V16*>(src);
+    const V16 b = *reinterpret_cast<const V16*>(src + 16);
+    const V16 c = *reinterpret_cast<const V16*>(src + n - 32);
+    const V16 d = *reinterpret_cast<const V16*>(src + n - 16);
+    *reinterpret_cast<V16*>(dst) = a;
+    *reinterpret_cast<V16*>(dst + 16) = b;
+    *reinterpret_cast<V16*>(dst + n - 32) = c;
+    *reinterpret_cast<V16*>(dst + n - 16) = d;
+  } else if (n >= 16 && n < 32) {
+    const V16 a = *reinterpret_cast<const V16*>(src);
+    const V16 b = *reinterpret_cast<const V16*>(src + n - 16);
+    *reinterpret_cast<V16*>(dst) = a;
+    *reinterpret_cast<V16*>(dst + n - 16) = b;
+  } else {
+    std::memmove(dst, src, n);
+  }
+}
+
+// The general copy_out (any offset, any number of segments).
+std::size_t copy_out_segments(const PacketView& p, std::size_t offset, std::byte* out, std::size_t max);
+
 // Copies up to `max` payload bytes starting at `offset` into `out`; returns the bytes copied.
-std::size_t copy_out(const PacketView& p, std::size_t offset, std::byte* out, std::size_t max);
+// A whole one-segment packet (the common case) is copied inline.
+inline std::size_t copy_out(const PacketView& p, std::size_t offset, std::byte* out, std::size_t max) {
+  if (offset == 0 && p.nsegs == 1 && p.len <= max && std::uint64_t{p.skip} + p.len <= p.segs[0].len) [[likely]] {
+    move_frame(out, p.segs[0].data + p.skip, p.len);
+    return p.len;
+  }
+  return copy_out_segments(p, offset, out, max);
+}
 
 }  // namespace vireo::device::net

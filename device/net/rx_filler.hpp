@@ -62,7 +62,85 @@ class RxFiller {
   // Makes sure the window holds chains for a packet of `payload` bytes (header added here).
   // On too_big the window's chains are still reserved and room() tells how much fits.
   template <class Ring>
-  Fit reserve(Ring& ring, std::uint32_t payload) {
+  [[gnu::always_inline]] Fit reserve(Ring& ring, std::uint32_t payload) {
+    // Fast path: the next held chain alone takes header + packet (what the general search below
+    // finds first, with or without MRG_RXBUF).
+    if (begin_ != end_) [[likely]] {
+      const std::uint32_t room = chains_[begin_].writable_bytes();
+      if (room >= std::uint64_t{hdr_len_} + payload) [[likely]] {
+        n_ = 1;
+        room_ = room;
+        return Fit::ok;
+      }
+    }
+    return reserve_slow(ring, payload);
+  }
+
+  // Writes the header and the packet into the reserved chains and pushes them. After reserve()
+  // returned ok for p.len.
+  template <class Ring>
+  [[gnu::always_inline]] void put(Ring& ring, const PacketView& p) {
+    // Fast path, the common case: one contiguous source segment and one receive chain whose
+    // first writable segment holds header + frame: one header store and one move.
+    if (n_ == 1 && p.nsegs == 1 && p.segs[0].len >= std::uint64_t{p.skip} + p.len) [[likely]] {
+      const vring::Chain& c = chains_[begin_];
+      const std::span<const vring::Segment> w = c.writable();
+      if (!w.empty() && w[0].len >= std::uint64_t{hdr_len_} + p.len) [[likely]] {
+        write_one_buffer_header(w[0].data, hdr_len_);
+        // A move, not a copy: with a loopback port the source is the guest's own TX buffer, which
+        // a hostile driver may place over this RX buffer; overlapping memcpy is undefined.
+        move_frame(w[0].data + hdr_len_, p.segs[0].data + p.skip, p.len);
+        ring.push(c, hdr_len_ + p.len);
+        if (++begin_ == end_) begin_ = end_ = 0;
+        n_ = 0;
+        return;
+      }
+    }
+    put_slow(ring, p);
+  }
+
+  // reserve() + put() for pkts from the front while each takes put()'s fast path (one source
+  // segment; the next held chain's first writable segment holds header + frame). Returns how many
+  // it delivered and adds their payload bytes to `bytes`; the caller goes on with reserve()/put()
+  // from there. The window cursor stays in registers: the frame copies go to guest memory, which
+  // the compiler must assume aliases every member.
+  template <class Ring>
+  std::size_t put_burst(Ring& ring, std::span<const PacketView> pkts, std::uint64_t& bytes) {
+    const std::uint32_t hdr_len = hdr_len_;
+    const vring::Chain* const chains = chains_.data();
+    const std::uint32_t end = end_;
+    const std::uint32_t first = begin_;
+    std::uint32_t begin = first;
+    std::uint64_t moved = 0;
+    std::uint32_t written[kWindow];  // used lengths, pushed after the copies in one push_burst()
+    std::size_t i = 0;
+    for (; i < pkts.size() && begin != end; ++i) {
+      const PacketView& p = pkts[i];
+      if (p.nsegs != 1 || p.segs[0].len < std::uint64_t{p.skip} + p.len) [[unlikely]]
+        break;
+      const vring::Chain& c = chains[begin];
+      const std::span<const vring::Segment> w = c.writable();
+      if (w.empty() || w[0].len < std::uint64_t{hdr_len} + p.len) [[unlikely]]
+        break;
+      std::byte* const dst = w[0].data;
+      write_one_buffer_header(dst, hdr_len);
+      // A move, not a copy: see put().
+      move_frame(dst + hdr_len, p.segs[0].data + p.skip, p.len);
+      written[begin - first] = hdr_len + p.len;
+      moved += p.len;
+      ++begin;
+    }
+    ring.push_burst(chains + first, begin - first, written);
+    if (begin == end) begin_ = end_ = 0;
+    else begin_ = begin;
+    n_ = 0;
+    bytes += moved;
+    return i;
+  }
+
+  // reserve() for everything but one held chain that takes the packet.
+  template <class Ring>
+  [[gnu::noinline]] Fit reserve_slow(Ring& ring, std::uint32_t payload) {
     const std::uint64_t need = std::uint64_t{hdr_len_} + payload;
     if (!mergeable_) {
       // §5.1.6.3.1: without MRG_RXBUF every packet goes into a single buffer.
@@ -94,28 +172,9 @@ class RxFiller {
     }
   }
 
-  // Writes the header and the packet into the reserved chains and pushes them. After reserve()
-  // returned ok for p.len.
+  // put() for a packet in several segments or chains.
   template <class Ring>
-  void put(Ring& ring, const PacketView& p) {
-    // Fast path, the common case: one contiguous source segment and one receive chain whose
-    // first writable segment holds header + frame: one header store and one memmove.
-    if (n_ == 1 && p.nsegs == 1 && p.segs[0].len >= p.skip + p.len) [[likely]] {
-      const vring::Chain& c = chains_[begin_];
-      const std::span<const vring::Segment> w = c.writable();
-      if (!w.empty() && w[0].len >= hdr_len_ + p.len) [[likely]] {
-        NetHdr h{};  // no offloads negotiated: flags 0, GSO_NONE (§5.1.6.4)
-        h.num_buffers = 1;  // §5.1.6.4.1: one buffer used
-        std::memcpy(w[0].data, &h, hdr_len_);
-        // memmove: with a loopback port the source is the guest's own TX buffer, which a hostile
-        // driver may place over this RX buffer; overlapping memcpy is undefined.
-        std::memmove(w[0].data + hdr_len_, p.segs[0].data + p.skip, p.len);
-        ring.push(c, hdr_len_ + p.len);
-        if (++begin_ == end_) begin_ = end_ = 0;
-        n_ = 0;
-        return;
-      }
-    }
+  [[gnu::noinline]] void put_slow(Ring& ring, const PacketView& p) {
     Dst dst(chains_.data() + begin_, n_);
     write_header(dst, n_);
     const vring::Segment* s = p.segs;
@@ -218,6 +277,15 @@ class RxFiller {
     std::uint32_t off_ = 0;
     const vring::Segment* seg_ = nullptr;
   };
+
+  // The header of a packet in one buffer, as fixed-size stores: 12 bytes, or 10 for a legacy
+  // driver (§5.1.6). No offloads negotiated: flags 0, GSO_NONE (§5.1.6.4); num_buffers 1
+  // (§5.1.6.4.1: one buffer used).
+  static void write_one_buffer_header(std::byte* dst, std::uint32_t hdr_len) {
+    static constexpr NetHdr kHdr{0, kHdrGsoNone, 0, 0, 0, 0, 1};
+    if (hdr_len == kNetHdrLen) std::memcpy(dst, &kHdr, kNetHdrLen);
+    else std::memcpy(dst, &kHdr, kLegacyNetHdrLen);
+  }
 
   void write_header(Dst& dst, std::uint32_t num_buffers) const {
     NetHdr h{};  // no offloads negotiated: flags 0, GSO_NONE (§5.1.6.4)
