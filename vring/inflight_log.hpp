@@ -230,6 +230,49 @@ class InflightLog {
     // compiler fence: one buffer's entries are back on the free list before the next one's.
     step();
   }
+  // packed_batch(id_at(i)) for i < n: the same stores and steps, with the region, queue size
+  // and id map in registers (each step's compiler fence would reload them per buffer).
+  template <class IdAt>
+  void packed_batch(std::uint32_t n, IdAt&& id_at) {
+    std::byte* const region = region_;
+    const std::uint16_t size = size_;
+    std::uint16_t* const by_id = entry_by_id_.data();
+    const std::size_t ids = entry_by_id_.size();
+    auto& h = *reinterpret_cast<InflightQueuePacked*>(region);
+    auto* const desc = reinterpret_cast<InflightDescPacked*>(region + sizeof(InflightQueuePacked));
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint16_t id = id_at(i);
+      if (id >= ids || by_id[id] >= size) [[unlikely]]
+        continue;
+      const std::uint16_t e = by_id[id];
+      const std::uint16_t last = desc[e].last;
+      if (last >= size) [[unlikely]]
+        continue;
+      desc[last].next = h.free_head;
+      h.free_head = e;
+      // compiler fence: one buffer's entries are back on the free list before the next one's.
+      step();
+    }
+  }
+  // packed_published(id_at(i)) for i < n, likewise.
+  template <class IdAt>
+  void packed_published(std::uint32_t n, IdAt&& id_at) {
+    std::byte* const region = region_;
+    const std::uint16_t size = size_;
+    std::uint16_t* const by_id = entry_by_id_.data();
+    const std::size_t ids = entry_by_id_.size();
+    auto* const desc = reinterpret_cast<InflightDescPacked*>(region + sizeof(InflightQueuePacked));
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint16_t id = id_at(i);
+      if (id >= ids || by_id[id] >= size) [[unlikely]]
+        continue;
+      // compiler fence: pairs with the release store of the used flags just made; inflight = 0
+      // must not be stored before them.
+      step();
+      desc[by_id[id]].inflight = 0;
+      by_id[id] = size;
+    }
+  }
   // Still before publishing: the used position after the batch (rst "Increase used_idx").
   void packed_batch_end(PackedCursor used) {
     InflightQueuePacked& h = packed_hdr();

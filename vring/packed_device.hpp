@@ -217,14 +217,14 @@ class PackedDeviceRing {
     }
     used_ = pos;
     if (inflight_log_ != nullptr) [[unlikely]] {  // rst: return the batch's entries, then publish
-      for (std::uint32_t i = 0; i < n_shadow_; ++i) inflight_log_->packed_batch(shadow_[i].id);
+      inflight_log_->packed_batch(n_shadow_, [s = shadow_.get()](std::uint32_t i) { return s[i].id; });
       inflight_log_->packed_batch_end(used_);
     }
     // release: pairs with the driver's acquire load of the first used descriptor's flags; every
     // used descriptor of this batch is written before it.
     store_release(view_.desc[start.idx].flags, first_flags);
     if (inflight_log_ != nullptr) [[unlikely]] {  // rst: clear the batch, move the rollback point
-      for (std::uint32_t i = 0; i < n_shadow_; ++i) inflight_log_->packed_published(shadow_[i].id);
+      inflight_log_->packed_published(n_shadow_, [s = shadow_.get()](std::uint32_t i) { return s[i].id; });
       inflight_log_->packed_commit();
     }
     if (log_ != nullptr) [[unlikely]]
@@ -397,12 +397,15 @@ class PackedDeviceRing {
     std::byte* c_host = tcache_.host();
     const std::size_t start = n;
     Errc e = Errc::ok;
-    for (; n < out.size(); ++n) {
+    Chain* const chains = out.data();
+    const std::size_t count = out.size();
+    for (; n < count; ++n) {
       // acquire: pairs with the driver's release store of the head descriptor's flags, made
       // after the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
       const std::uint16_t head_flags = load_acquire(desc[pos.idx].flags);
-      if (!is_available(head_flags, pos.wrap)) break;
-      Chain& c = out[n];
+      // is_available() as one compare: AVAIL == wrap and USED != wrap (§2.8.1).
+      if ((head_flags & (kDescFAvail | kDescFUsed)) != (pos.wrap ? kDescFAvail : kDescFUsed)) break;
+      Chain& c = chains[n];
       if ((head_flags & (kDescFNext | kDescFIndirect)) == 0) [[likely]] {
         PackedDesc d = read_once<PackedDesc>(&desc[pos.idx]);
         d.flags = head_flags;  // the value availability was decided on (not fetched twice)
