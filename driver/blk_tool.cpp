@@ -48,7 +48,7 @@ Result<BenchResult> run_bench(BlkDriver& blk, bool write, std::uint32_t bs, doub
       const std::uint16_t b = idle_bufs.back();
       idle_bufs.pop_back();
       batch.push_back(BlkRequest{.op = write ? BlkOp::out : BlkOp::in,
-                                 .sector = (rng() % blocks) * (bs / kSectorSize), .buf = bufs[b], .user = b});
+                                 .sector = (rng() % blocks) * (bs / proto::blk::kSectorSize), .buf = bufs[b], .user = b});
     }
     if (!batch.empty()) {
       auto n = blk.submit(batch);
@@ -68,7 +68,7 @@ Result<BenchResult> run_bench(BlkDriver& blk, bool write, std::uint32_t bs, doub
                                               " requests in flight");
     }
     for (std::size_t k = 0; k < *got; ++k) {
-      if (done[k].status != kBlkSOk) ++r.errors;
+      if (done[k].status != proto::blk::kSOk) ++r.errors;
       else ++r.ios;
       idle_bufs.push_back(static_cast<std::uint16_t>(done[k].user));
     }
