@@ -48,6 +48,12 @@ struct DriverUsed {
   std::uint32_t len;
 };
 
+// One element of add_burst(): a one-element buffer and the token get_used() hands back for it.
+struct DriverAdd {
+  DriverBuffer buf;
+  std::uint64_t token;
+};
+
 namespace detail {
 
 inline bool is_aligned(const void* p, std::size_t a) {
@@ -68,10 +74,20 @@ inline void for_each_element(std::span<const DriverBuffer> readable,
 // Out-of-band state of one buffer (split: per head index; packed: per buffer id). The device never
 // sees it, so nothing here can be corrupted through shared memory.
 struct BufferState {
+  static constexpr std::uint64_t kFree = ~std::uint64_t{0};
   std::uint64_t token = 0;
-  std::uint64_t seq = 0;     // add() order; the buffer is visible to the device iff seq < published
-  std::uint16_t ndescs = 0;  // ring descriptors it occupies; 0 = not outstanding
+  // add() order; the buffer is outstanding and visible to the device iff seq < published. kFree
+  // (never below published) when not outstanding, so one compare decides reapable().
+  std::uint64_t seq = kFree;
+  std::uint16_t ndescs = 0;  // ring descriptors it occupies (while outstanding)
   std::uint16_t tail = 0;    // split: last descriptor of the chain (to splice it back)
+};
+
+// The part of DriverCore add_burst keeps in locals: written back once per burst, so stores
+// into the rings cannot force reloads of it (they may alias members).
+struct BurstCursor {
+  BufferState* state;
+  std::uint64_t seq;  // next add() sequence number
 };
 
 // Bookkeeping common to both layouts: configuration, the sticky broken state, per-buffer state and
@@ -136,16 +152,24 @@ class DriverCore {
   bool reapable(std::uint32_t id) const {
     if (id >= size_) [[unlikely]]
       return false;
-    const BufferState& s = state_[id];
-    return s.ndescs != 0 && s.seq < published_;
+    return state_[id].seq < published_;  // kFree when not outstanding
   }
   // Returns the buffer's state and marks it free. Only after reapable(id).
   BufferState release(std::uint16_t id) {
     BufferState s = state_[id];
-    state_[id].ndescs = 0;
+    state_[id].seq = BufferState::kFree;
     ++reaped_;
     return s;
   }
+
+  // Burst version of track(): begin_adds() hands out the state array and counter for the loop,
+  // end_adds() takes the counter back. Between the two only the loop touches them.
+  BurstCursor begin_adds() { return BurstCursor{state_.data(), added_}; }
+  void end_adds(const BurstCursor& c) { added_ = c.seq; }
+  // Burst reaps test reapable() on locals: id < size && states()[id].seq < published().
+  BufferState* states() { return state_.data(); }
+  std::uint64_t published() const { return published_; }
+  void end_reaps(std::size_t n) { reaped_ += n; }
   // Out-of-band state of buffer `id` (only after reapable(id)).
   const BufferState& state(std::uint16_t id) const { return state_[id]; }
   // Buffers the device holds right now: the most a used index may move.
