@@ -81,6 +81,9 @@ struct BufferState {
   std::uint64_t seq = kFree;
   std::uint16_t ndescs = 0;  // ring descriptors it occupies (while outstanding)
   std::uint16_t tail = 0;    // split: last descriptor of the chain (to splice it back)
+  // Free-list link, kept next to the state the same loops touch (split: next free descriptor,
+  // private shadow of desc.next; packed: next free buffer id). Not part of track().
+  std::uint16_t next = 0;
 };
 
 // The part of DriverCore add_burst keeps in locals: written back once per burst, so stores
@@ -107,6 +110,7 @@ class DriverCore {
     pool_gpa_ = c.indirect_gpa;
     indirect_max_ = c.indirect_max;
     state_.assign(size_, BufferState{});
+    for (std::uint32_t i = 0; i < size_; ++i) state_[i].next = static_cast<std::uint16_t>((i + 1) % size_);
     added_ = published_ = reaped_ = 0;
     broken_ = false;
     error_ = Errc::ok;
@@ -142,8 +146,15 @@ class DriverCore {
   }
 
   void track(std::uint16_t id, std::uint64_t token, std::uint16_t ndescs, std::uint16_t tail) {
-    state_[id] = BufferState{token, added_++, ndescs, tail};
+    BufferState& s = state_[id];
+    s.token = token;
+    s.seq = added_++;
+    s.ndescs = ndescs;
+    s.tail = tail;
   }
+  // The free list threaded through BufferState::next.
+  std::uint16_t next(std::uint16_t i) const { return state_[i].next; }
+  void set_next(std::uint16_t i, std::uint16_t n) { state_[i].next = n; }
   // Everything added so far becomes visible to the device (kick_prepare's release store).
   void publish() { published_ = added_; }
   bool has_unpublished() const { return added_ != published_; }

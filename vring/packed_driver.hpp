@@ -48,9 +48,6 @@ class PackedDriverRing {
     std::memset(c.avail, 0, sizeof(EventSuppress));
     std::memset(c.used, 0, sizeof(EventSuppress));
     view_ = PackedRingView::at(c.desc, c.avail, c.used, c.size);
-    id_next_.resize(c.size);
-    for (std::uint32_t i = 0; i < c.size; ++i)
-      id_next_[i] = static_cast<std::uint16_t>((i + 1) % c.size);
     free_id_ = 0;
     num_free_ = c.size;
     next_avail_ = last_used_ = kicked_ = PackedCursor{};
@@ -80,7 +77,7 @@ class PackedDriverRing {
         core_.plan(readable.size() + writable.size(), indirect, num_free_);
     if (!ndescs) return fail(ndescs.error());
     const std::uint16_t id = free_id_;
-    free_id_ = id_next_[id];
+    free_id_ = core_.next(id);
     const std::uint16_t head = next_avail_.idx;
     const std::uint16_t head_flags =
         indirect ? write_indirect(id, readable, writable) : write_direct(id, readable, writable);
@@ -106,7 +103,7 @@ class PackedDriverRing {
     if (num_free_ == 0) [[unlikely]]
       return fail(Errc::no_space);
     const std::uint16_t id = free_id_;
-    free_id_ = id_next_[id];
+    free_id_ = core_.next(id);
     const std::uint16_t head = next_avail_.idx;
     PackedDesc& d = view_.desc[head];
     d.addr = b.gpa;
@@ -141,7 +138,6 @@ class PackedDriverRing {
     if (count == 0) return std::size_t{0};
     const std::uint16_t wbit = writable ? kDescFWrite : std::uint16_t{0};
     PackedDesc* const desc = view_.desc;
-    const std::uint16_t* const id_next = id_next_.data();
     const std::uint16_t size = core_.size();
     detail::BurstCursor c = core_.begin_adds();
     std::uint16_t free_id = free_id_;
@@ -151,12 +147,15 @@ class PackedDriverRing {
     auto put = [&](std::size_t k) {
       const DriverAdd a = at(k);
       const std::uint16_t id = free_id;
-      free_id = id_next[id];
+      detail::BufferState& s = c.state[id];
+      free_id = s.next;
       PackedDesc& d = desc[pos.idx];
       d.addr = a.buf.gpa;
       d.len = a.buf.len;
       d.id = id;
-      c.state[id] = detail::BufferState{a.token, c.seq++, 1, 0};
+      s.token = a.token;
+      s.seq = c.seq++;
+      s.ndescs = 1;
       const auto flags = static_cast<std::uint16_t>(wbit | avail_bits(pos.wrap));
       pos.advance(1, size);
       return flags;
@@ -230,7 +229,6 @@ class PackedDriverRing {
     if (Errc e = core_.usable(); e != Errc::ok) [[unlikely]]
       return fail(e);
     const PackedDesc* const desc = view_.desc;
-    std::uint16_t* const id_next = id_next_.data();
     const std::uint16_t size = core_.size();
     const std::uint64_t published = core_.published();
     detail::BufferState* const state = core_.states();
@@ -257,7 +255,7 @@ class PackedDriverRing {
       pos.advance(s.ndescs, size);
       num_free = static_cast<std::uint16_t>(num_free + s.ndescs);
       s.seq = detail::BufferState::kFree;
-      id_next[id] = free_id;
+      s.next = free_id;
       free_id = id;
       fn(token, len);
     }
@@ -393,7 +391,6 @@ class PackedDriverRing {
 
   detail::DriverCore core_;
   PackedRingView view_;
-  std::vector<std::uint16_t> id_next_;  // free buffer-id list
   std::uint16_t free_id_ = 0;
   std::uint16_t num_free_ = 0;          // free ring slots
   PackedCursor next_avail_{};           // next slot to write + Driver Ring Wrap Counter (§2.8.1)

@@ -49,8 +49,6 @@ class SplitDriverRing {
     std::memset(c.used, 0, split_used_bytes(c.size));  // §2.7.10: driver initialises used flags to 0
     view_ = SplitRingView::at(c.desc, c.avail, c.used, c.size);
     mask_ = static_cast<std::uint16_t>(c.size - 1);
-    next_.resize(c.size);
-    for (std::uint32_t i = 0; i < c.size; ++i) next_[i] = static_cast<std::uint16_t>((i + 1) & mask_);
     free_head_ = 0;
     num_free_ = c.size;
     avail_idx_shadow_ = kicked_idx_ = last_used_ = 0;
@@ -96,7 +94,7 @@ class SplitDriverRing {
     if (num_free_ == 0) [[unlikely]]
       return fail(Errc::no_space);
     const std::uint16_t head = free_head_;
-    const std::uint16_t next = next_[head];
+    const std::uint16_t next = core_.next(head);
     // §2.7.13.1: a lone descriptor, WRITE iff device-writable, no NEXT.
     view_.desc[head] = SplitDesc{b.gpa, b.len, writable ? kDescFWrite : std::uint16_t{0}, next};
     free_head_ = next;
@@ -121,16 +119,19 @@ class SplitDriverRing {
     const std::uint16_t flags = writable ? kDescFWrite : std::uint16_t{0};
     SplitDesc* const desc = view_.desc;
     std::uint16_t* const avail_ring = view_.avail_ring;
-    const std::uint16_t* const next = next_.data();
     const std::uint16_t mask = mask_;
     detail::BurstCursor c = core_.begin_adds();
     std::uint16_t head = free_head_;
     std::uint16_t idx = avail_idx_shadow_;
     for (std::size_t k = 0; k < count; ++k) {
       const DriverAdd a = at(k);
-      const std::uint16_t nx = next[head];
+      detail::BufferState& s = c.state[head];
+      const std::uint16_t nx = s.next;
       desc[head] = SplitDesc{a.buf.gpa, a.buf.len, flags, nx};
-      c.state[head] = detail::BufferState{a.token, c.seq++, 1, head};
+      s.token = a.token;
+      s.seq = c.seq++;
+      s.ndescs = 1;
+      s.tail = head;
       avail_ring[idx & mask] = head;  // plain: published by kick_prepare
       ++idx;
       head = nx;
@@ -191,7 +192,6 @@ class SplitDriverRing {
     const std::size_t n = std::min<std::size_t>(pending, max);
     if (n == 0) return std::size_t{0};
     const UsedElem* const used_ring = view_.used_ring;
-    std::uint16_t* const next = next_.data();
     const std::uint16_t mask = mask_;  // size - 1: id <= mask is id < size
     const std::uint64_t published = core_.published();
     detail::BufferState* const state = core_.states();
@@ -209,7 +209,7 @@ class SplitDriverRing {
       detail::BufferState& s = state[id];
       const std::uint64_t token = s.token;
       num_free = static_cast<std::uint16_t>(num_free + s.ndescs);
-      next[s.tail] = head;  // the chain goes back to the free list
+      state[s.tail].next = head;  // the chain goes back to the free list
       s.seq = detail::BufferState::kFree;
       head = static_cast<std::uint16_t>(id);
       fn(token, len);
@@ -281,9 +281,9 @@ class SplitDriverRing {
     std::uint16_t last = head;
     detail::for_each_element(readable, writable, [&](const Buffer& b, bool w, bool is_last) {
       const auto flags = static_cast<std::uint16_t>((w ? kDescFWrite : 0) | (is_last ? 0 : kDescFNext));
-      view_.desc[i] = SplitDesc{b.gpa, b.len, flags, next_[i]};
+      view_.desc[i] = SplitDesc{b.gpa, b.len, flags, core_.next(i)};
       last = i;
-      i = next_[i];
+      i = core_.next(i);
     });
     free_head_ = i;
     return last;
@@ -300,8 +300,8 @@ class SplitDriverRing {
       table[k] = SplitDesc{b.gpa, b.len, flags, static_cast<std::uint16_t>(is_last ? 0 : k + 1)};
       ++k;
     });
-    view_.desc[head] = SplitDesc{core_.table_gpa(head), 16u * k, kDescFIndirect, next_[head]};
-    free_head_ = next_[head];
+    view_.desc[head] = SplitDesc{core_.table_gpa(head), 16u * k, kDescFIndirect, core_.next(head)};
+    free_head_ = core_.next(head);
     return head;
   }
 
@@ -316,7 +316,6 @@ class SplitDriverRing {
 
   detail::DriverCore core_;
   SplitRingView view_;
-  std::vector<std::uint16_t> next_;  // private shadow of desc.next: the free list
   std::uint16_t mask_ = 0;
   std::uint16_t free_head_ = 0;
   std::uint16_t num_free_ = 0;
