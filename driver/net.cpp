@@ -125,34 +125,28 @@ Result<void> NetDriver::setup_buffers() {
   return {};
 }
 
-// Completed TX buffers back onto the free stack: every slot is outstanding at most once, so the
-// stack (queue_size entries) has room for all the ring can return.
-void NetDriver::reclaim_tx(Pair& p) {
-  Queue& q = fe_->queue(txq(static_cast<std::uint16_t>(&p - pairs_.data())));
-  std::uint16_t* top = p.tx_free.data() + p.tx_nfree;
-  const std::size_t room = p.tx_free.size() - p.tx_nfree;
-  vring::process_burst(q.ring, [&](auto& ring) {
-    auto n = ring.reap_burst(room, [&top](std::uint64_t token, std::uint32_t) {
-      *top++ = static_cast<std::uint16_t>(token);
-    });
-    if (n) p.tx_nfree += *n;  // a broken TX ring is reported by send()
-  });
-}
-
+// Completed TX buffers go straight from the used ring into out (none in flight on the free
+// stack, the common case under load); the free stack fills what is left.
 std::size_t NetDriver::alloc_tx(std::uint16_t qp, std::span<TxPacket> out) {
   Pair& p = pairs_[qp];
-  if (p.tx_nfree < out.size()) reclaim_tx(p);
-  const std::size_t n = std::min(out.size(), p.tx_nfree);
-  const std::uint16_t* top = p.tx_free.data() + p.tx_nfree;
   std::byte* const base = p.tx_bufs.host + kHdr;
   const std::size_t stride = options_.buf_size;
   const std::uint32_t frame = max_frame();
-  for (std::size_t k = 0; k < n; ++k) {
-    const std::uint16_t s = *--top;
-    out[k] = TxPacket{std::span<std::byte>(base + std::size_t{s} * stride, frame), 0, s};
-  }
-  p.tx_nfree -= n;
-  return n;
+  auto packet = [base, stride, frame](std::uint16_t s) {
+    return TxPacket{std::span<std::byte>(base + std::size_t{s} * stride, frame), 0, s};
+  };
+  TxPacket* o = out.data();
+  vring::process_burst(fe_->queue(txq(qp)).ring, [&](auto& ring) {
+    // A broken TX ring hands back nothing here; send() reports it.
+    (void)ring.reap_burst(out.size(), [&o, &packet](std::uint64_t token, std::uint32_t) {
+      *o++ = packet(static_cast<std::uint16_t>(token));
+    });
+  });
+  TxPacket* const end = out.data() + out.size();
+  const std::uint16_t* top = p.tx_free.data() + p.tx_nfree;
+  while (o != end && top != p.tx_free.data()) *o++ = packet(*--top);
+  p.tx_nfree = static_cast<std::size_t>(top - p.tx_free.data());
+  return static_cast<std::size_t>(o - out.data());
 }
 
 void NetDriver::free_tx(std::uint16_t qp, std::span<const TxPacket> pkts) {
@@ -181,7 +175,8 @@ Result<std::size_t> NetDriver::send(std::uint16_t qp, std::span<const TxPacket> 
     // Fewer only if the ring ran out, which cannot happen (one descriptor per TX slot), but
     // never lose a slot.
     const std::size_t n = *added;
-    free_tx(qp, pkts.subspan(n));
+    if (n != pkts.size()) [[unlikely]]
+      free_tx(qp, pkts.subspan(n));
     stats_.tx_packets += n;
     if (ring.kick_prepare()) {
       fe_->kick(qi);
