@@ -141,7 +141,10 @@ class PackedDriverRing {
     const std::uint16_t size = core_.size();
     detail::BurstCursor c = core_.begin_adds();
     std::uint16_t free_id = free_id_;
-    PackedCursor pos = next_avail_;
+    std::uint16_t idx = next_avail_.idx;
+    bool wrap = next_avail_.wrap;
+    // §2.8.1: AVAIL = the Driver Ring Wrap Counter, USED = its inverse; flipped with it.
+    auto flags = static_cast<std::uint16_t>(wbit | avail_bits(wrap));
     // One slot: addr, len, id (§2.8.6: in the last, here the only, descriptor); returns its
     // flags, not yet written.
     auto put = [&](std::size_t k) {
@@ -149,33 +152,37 @@ class PackedDriverRing {
       const std::uint16_t id = free_id;
       detail::BufferState& s = c.state[id];
       free_id = s.next;
-      PackedDesc& d = desc[pos.idx];
+      PackedDesc& d = desc[idx];
       d.addr = a.buf.gpa;
       d.len = a.buf.len;
       d.id = id;
       s.token = a.token;
       s.seq = c.seq++;
       s.ndescs = 1;
-      const auto flags = static_cast<std::uint16_t>(wbit | avail_bits(pos.wrap));
-      pos.advance(1, size);
-      return flags;
+      const std::uint16_t f = flags;
+      if (++idx == size) [[unlikely]] {
+        idx = 0;
+        wrap = !wrap;
+        flags ^= kDescFAvail | kDescFUsed;
+      }
+      return f;
     };
     std::size_t k = 0;
     if (!pending_) {  // the batch head: flags withheld until kick_prepare
-      const std::uint16_t head = pos.idx;
+      const std::uint16_t head = idx;
       pending_flags_ = put(0);
       pending_head_ = head;
       pending_ = true;
       k = 1;
     }
     for (; k < count; ++k) {
-      PackedDesc& d = desc[pos.idx];
+      PackedDesc& d = desc[idx];
       // relaxed: ordered before the device can look at it by the batch's release in kick_prepare.
       store_relaxed(d.flags, put(k));
     }
     core_.end_adds(c);
     free_id_ = free_id;
-    next_avail_ = pos;
+    next_avail_ = PackedCursor{idx, wrap};
     num_free_ = static_cast<std::uint16_t>(num_free_ - count);
     return count;
   }
@@ -232,16 +239,19 @@ class PackedDriverRing {
     const std::uint16_t size = core_.size();
     const std::uint64_t published = core_.published();
     detail::BufferState* const state = core_.states();
-    PackedCursor pos = last_used_;
+    std::uint32_t idx = last_used_.idx;
+    bool wrap = last_used_.wrap;
+    // §2.8.1: used iff AVAIL == USED == the used wrap counter (see is_used()).
+    std::uint16_t used_bits = wrap ? kDescFAvail | kDescFUsed : 0;
     std::uint16_t free_id = free_id_;
     std::uint16_t num_free = num_free_;
     bool bad = false;
     std::size_t k = 0;
     for (; k < max; ++k) {
-      const PackedDesc& d = desc[pos.idx];
+      const PackedDesc& d = desc[idx];
       // acquire: pairs with the device's release store of the used descriptor's flags, which it
       // writes after id and len (§2.8.9 / §2.8.22).
-      if (!is_used(load_acquire(d.flags), pos.wrap)) break;
+      if ((load_acquire(d.flags) & (kDescFAvail | kDescFUsed)) != used_bits) break;
       // Device-controlled: each field read once, the id validated before it indexes anything.
       const std::uint16_t id = load_relaxed(d.id);
       const std::uint32_t len = load_relaxed(d.len);
@@ -252,7 +262,12 @@ class PackedDriverRing {
       detail::BufferState& s = state[id];
       const std::uint64_t token = s.token;
       // §2.8.6: one used descriptor per buffer; the reading position skips all its slots.
-      pos.advance(s.ndescs, size);
+      idx += s.ndescs;
+      if (idx >= size) [[unlikely]] {
+        idx -= size;
+        wrap = !wrap;
+        used_bits ^= kDescFAvail | kDescFUsed;
+      }
       num_free = static_cast<std::uint16_t>(num_free + s.ndescs);
       s.seq = detail::BufferState::kFree;
       s.next = free_id;
@@ -260,7 +275,7 @@ class PackedDriverRing {
       fn(token, len);
     }
     core_.end_reaps(k);
-    last_used_ = pos;
+    last_used_ = PackedCursor{static_cast<std::uint16_t>(idx), wrap};
     free_id_ = free_id;
     num_free_ = num_free;
     if (bad) [[unlikely]] {
