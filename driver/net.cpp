@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/log.hpp"
+#include "driver/net_rx.hpp"
 #include "vring/barriers.hpp"
 
 namespace vireo::driver {
@@ -186,39 +187,11 @@ Result<std::size_t> NetDriver::send(std::uint16_t qp, std::span<const TxPacket> 
   });
 }
 
-namespace {
-
-// Where a used RX buffer lives; copied into recv's reap loop so it stays in registers.
-struct RxArea {
-  const std::byte* host;
-  std::uint32_t buf_size;
-  bool mrg;
-
-  // A used RX buffer holding a whole frame (the common case: num_buffers 1, or no MRG_RXBUF, and
-  // a sane length) straight into pkt. False: take_rx() must handle it.
-  bool take_whole(std::uint64_t token, std::uint32_t len, RxPacket& pkt) const {
-    const auto slot = static_cast<std::uint16_t>(token);
-    const std::byte* buf = host + std::size_t{slot} * buf_size;
-    if (len < kHdr || len > buf_size) [[unlikely]]  // device-controlled length
-      return false;
-    // §5.1.6.4: num_buffers is 1 unless VIRTIO_NET_F_MRG_RXBUF was negotiated.
-    if (mrg && vring::read_once<std::uint16_t>(buf + offsetof(VirtioNetHdr, num_buffers)) != 1)
-      return false;
-    pkt.segs[0] = std::span<const std::byte>(buf + kHdr, len - kHdr);
-    pkt.slots[0] = slot;
-    pkt.nsegs = 1;
-    pkt.len = static_cast<std::uint32_t>(len - kHdr);
-    return true;
-  }
-};
-
-}  // namespace
-
 // One used RX buffer into the frame being assembled. True when a whole frame is in pkt.
 Result<bool> NetDriver::take_rx(Pair& p, vring::DriverUsed u, RxPacket& pkt) {
   const auto slot = static_cast<std::uint16_t>(u.token);
   const std::byte* buf = p.rx_bufs.host + std::size_t{slot} * rx_buf_;
-  if (p.need == 0 && RxArea{p.rx_bufs.host, rx_buf_, mrg_}.take_whole(u.token, u.len, pkt))
+  if (p.need == 0 && detail::RxArea{p.rx_bufs.host, rx_buf_, mrg_}.take_whole(u.token, u.len, pkt))
     return true;
   const std::uint32_t len = std::min(u.len, rx_buf_);  // device-controlled length
   if (p.need == 0) {  // first buffer of a frame: header
@@ -258,7 +231,7 @@ Result<bool> NetDriver::take_rx(Pair& p, vring::DriverUsed u, RxPacket& pkt) {
 Result<std::size_t> NetDriver::recv(std::uint16_t qp, std::span<RxPacket> out) {
   Pair& p = pairs_[qp];
   const std::uint16_t qi = rxq(qp);
-  const RxArea area{p.rx_bufs.host, rx_buf_, mrg_};
+  const detail::RxArea area{p.rx_bufs.host, rx_buf_, mrg_};
   std::size_t n = 0;
   std::array<vring::DriverUsed, 32> rest;  // buffers take_rx() handles, after the reap
   while (n < out.size()) {
