@@ -157,7 +157,7 @@ class PackedDriverRing {
       d.len = a.buf.len;
       d.id = id;
       s.token = a.token;
-      s.seq = c.seq++;
+      s.seq = c.seq;
       s.ndescs = 1;
       const std::uint16_t f = flags;
       if (++idx == size) [[unlikely]] {
@@ -180,7 +180,7 @@ class PackedDriverRing {
       // relaxed: ordered before the device can look at it by the batch's release in kick_prepare.
       store_relaxed(d.flags, put(k));
     }
-    core_.end_adds(c);
+    core_.end_adds(count);
     free_id_ = free_id;
     next_avail_ = PackedCursor{idx, wrap};
     num_free_ = static_cast<std::uint16_t>(num_free_ - count);

@@ -129,14 +129,14 @@ class SplitDriverRing {
       const std::uint16_t nx = s.next;
       desc[head] = SplitDesc{a.buf.gpa, a.buf.len, flags, nx};
       s.token = a.token;
-      s.seq = c.seq++;
+      s.seq = c.seq;
       s.ndescs = 1;
       s.tail = head;
       avail_ring[idx & mask] = head;  // plain: published by kick_prepare
       ++idx;
       head = nx;
     }
-    core_.end_adds(c);
+    core_.end_adds(count);
     free_head_ = head;
     avail_idx_shadow_ = idx;
     num_free_ = static_cast<std::uint16_t>(num_free_ - count);
