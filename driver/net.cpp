@@ -284,20 +284,21 @@ Result<void> NetDriver::release(std::uint16_t qp, std::span<const RxPacket> pkts
       if (*r != n) return ring_broken(qi, vring::Errc::no_space);
       return {};
     };
-    const RxPacket* const f = pkts.data();
-    for (std::size_t i = 0; i < pkts.size();) {
-      std::size_t j = i;
-      while (j < pkts.size() && f[j].nsegs == 1) ++j;
-      if (j != i) {
-        auto ok = post(j - i, [&](std::size_t k) { return buffer(f[i + k].slots[0]); });
+    const RxPacket* const end = pkts.data() + pkts.size();
+    for (const RxPacket* run = pkts.data(); run != end;) {
+      const RxPacket* f = run;
+      while (f != end && f->nsegs == 1) ++f;
+      if (f != run) {
+        auto ok = post(static_cast<std::size_t>(f - run),
+                       [run, &buffer](std::size_t k) { return buffer(run[k].slots[0]); });
         if (!ok) return ok;
       }
-      if (j != pkts.size()) {
-        auto ok = post(f[j].nsegs, [&](std::size_t k) { return buffer(f[j].slots[k]); });
+      if (f != end) {
+        auto ok = post(f->nsegs, [f, &buffer](std::size_t k) { return buffer(f->slots[k]); });
         if (!ok) return ok;
-        ++j;
+        ++f;
       }
-      i = j;
+      run = f;
     }
     if (ring.kick_prepare()) {
       fe_->kick(qi);
