@@ -50,6 +50,21 @@ Option& OptionParser::add_u64(std::string name, std::uint64_t fallback, std::str
   return add(std::move(name), std::to_string(fallback), std::move(help));
 }
 
+Option& OptionParser::add_choice(std::string name, std::vector<std::string> choices, std::string fallback,
+                                 std::string help) {
+  Option& o = add(std::move(name), std::move(fallback), std::move(help));
+  o.choices = std::move(choices);
+  return o;
+}
+
+// "" when value is one of o's choices (or o has none), else the error text for parse().
+static std::string choice_error(const Option& o) {
+  if (o.choices.empty() || std::find(o.choices.begin(), o.choices.end(), o.value) != o.choices.end()) return "";
+  std::string list;
+  for (const std::string& c : o.choices) list += (list.empty() ? "" : "|") + c;
+  return "--" + o.name + " wants " + list + ", got '" + o.value + "'";
+}
+
 std::optional<int> OptionParser::parse(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
@@ -96,6 +111,10 @@ std::optional<int> OptionParser::parse(int argc, char** argv, int first) {
                      name.c_str(), it->value.c_str());
         return 2;
       }
+    }
+    if (const std::string e = choice_error(*it); !e.empty()) {
+      std::fprintf(stderr, "%s: %s\n", usage_.c_str(), e.c_str());
+      return 2;
     }
   }
   return std::nullopt;

@@ -2,7 +2,7 @@
 // --help text (and the man page) from the same declarations, so help never drifts from behaviour.
 //
 //   OptionParser p("vireo bench ring", "Ring micro-benchmark: driver and device halves on one buffer.");
-//   auto& layout = p.add("layout", "split", "ring layout: split|packed");
+//   auto& layout = p.add_choice("layout", {"split", "packed"}, "split", "ring layout: split|packed");
 //   auto& json   = p.flag("json", "print one JSON line instead of a table");
 //   if (auto rc = p.parse(argc, argv)) return *rc;   // printed help or an error
 //   use(layout.value, json.set);
@@ -23,6 +23,7 @@ struct Option {
   std::string help;
   bool is_flag = false;
   bool set = false;      // given on the command line (flags: present)
+  std::vector<std::string> choices;  // add_choice(): the only values parse() accepts
 
   // Typed views; parse errors are reported by OptionParser::parse via the validators below.
   std::uint64_t as_u64() const;
@@ -37,6 +38,9 @@ class OptionParser {
   Option& flag(std::string name, std::string help);
   // Marks an option as numeric so parse() rejects non-numbers with a clear message.
   Option& add_u64(std::string name, std::uint64_t fallback, std::string help);
+  // An option with a fixed set of values ("split|packed", "on|off"): parse() rejects anything
+  // else with a message that lists them, so commands only compare value against a choice.
+  Option& add_choice(std::string name, std::vector<std::string> choices, std::string fallback, std::string help);
 
   // Parses argv[first..argc). Returns nullopt to continue, or an exit code: 0 after printing
   // --help, 2 after an error (message on stderr). Unknown options and stray arguments are errors.

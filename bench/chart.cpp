@@ -16,7 +16,7 @@ constexpr double kBarGap = 4;
 constexpr double kGroupPad = 36;
 constexpr double kMinGroupW = 150;
 constexpr double kTitleH = 48;      // chart title band
-constexpr double kPanelTitleH = 34;
+constexpr double kPanelTitleH = 46;  // title + subtitle
 constexpr double kPlotH = 240;
 constexpr double kLabelsH = 52;     // group label + note under the x axis
 constexpr double kPanelGap = 24;
@@ -91,7 +91,9 @@ class PanelWriter {
   }
 
   std::string write() {
-    std::string s = text(kLeft, top_ + 22, p_.title, "class=\"panel-title\" font-size=\"16\" font-weight=\"bold\"");
+    std::string s = text(kLeft, top_ + 18, p_.title, "class=\"panel-title\" font-size=\"16\" font-weight=\"bold\"");
+    if (!p_.subtitle.empty())
+      s += text(kLeft, top_ + 32, p_.subtitle, "font-size=\"11\" fill=\"#555555\" class=\"panel-subtitle\"");
     s += axis();
     double x = kLeft;
     for (const auto& g : p_.groups) {
@@ -195,7 +197,12 @@ std::string xml_escape(const std::string& s) {
 std::string render_svg(const std::string& title, const std::vector<Panel>& panels,
                        const std::vector<std::string>& footnotes) {
   double width = 640;
-  for (const auto& p : panels) width = std::max(width, kLeft + plot_width(p) + 20 + kLegendW + kRight);
+  for (const auto& p : panels) {
+    width = std::max(width, kLeft + plot_width(p) + 20 + kLegendW + kRight);
+    // Titles must not be clipped: ~0.6 em per character (16 px bold title, 11 px subtitle).
+    width = std::max({width, kLeft + 10.0 * double(p.title.size()) + kRight,
+                      kLeft + 6.6 * double(p.subtitle.size()) + kRight});
+  }
   double panel_h = kPanelTitleH + kPlotH + kLabelsH + kPanelGap;
   double height = kTitleH + panel_h * double(panels.size()) + kFootH * double(footnotes.size()) + 12;
   std::string s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +

@@ -33,6 +33,7 @@ struct Panel {
   std::string unit;    // y axis label, e.g. "Mpps"
   double scale = 1;    // displayed value = value / scale
   std::vector<Group> groups;
+  std::string subtitle;  // one smaller line under the title (what the notes under the groups mean)
 };
 
 std::string render_svg(const std::string& title, const std::vector<Panel>& panels,

@@ -130,11 +130,11 @@ struct LoopOptions {
 };
 
 LoopOptions add_loop_options(OptionParser& o) {
-  return {&o.add("layout", "split", "ring layout: split|packed"),
-          &o.add("event-idx", "on", "Vireo: negotiate VIRTIO_F_EVENT_IDX: on|off (DPDK's virtio-user never does)"),
+  return {&o.add_choice("layout", {"split", "packed"}, "split", "ring layout: split|packed"),
+          &o.add_choice("event-idx", {"on", "off"}, "on", "Vireo: negotiate VIRTIO_F_EVENT_IDX: on|off (DPDK's virtio-user never does)"),
           &o.add_u64("len", 64, "frame length in bytes: 64..1518"), &o.add("seconds", "2", "measured seconds per run"),
           &o.add_u64("queue-size", 256, "ring size"),
-          &o.add("busy-poll", "on", "Vireo: on, both ends poll with notifications off; off, the device runs on kicks "
+          &o.add_choice("busy-poll", {"on", "off"}, "on", "Vireo: on, both ends poll with notifications off; off, the device runs on kicks "
                                     "and the driver re-arms calls when idle (kicks/calls per packet reported)")};
 }
 
@@ -146,11 +146,9 @@ std::optional<LoopParams> loop_params(const LoopOptions& o, const char* command)
   p.seconds = o.seconds->as_double();
   p.queue_size = static_cast<std::uint16_t>(o.queue_size->as_u64());
   p.busy_poll = o.busy_poll->value == "on";
-  if ((o.layout->value != "split" && !p.packed) || (o.event_idx->value != "on" && o.event_idx->value != "off") ||
-      (o.busy_poll->value != "on" && o.busy_poll->value != "off") ||
-      p.len < 64 || p.len > 1518 || !(p.seconds > 0) || o.queue_size->as_u64() == 0 ||
+  if (p.len < 64 || p.len > 1518 || !(p.seconds > 0) || o.queue_size->as_u64() == 0 ||
       o.queue_size->as_u64() > 32768) {
-    std::fprintf(stderr, "%s: invalid options (layout split|packed, event-idx on|off, busy-poll on|off, len 64..1518, seconds > 0, "
+    std::fprintf(stderr, "%s: invalid options (len 64..1518, seconds > 0, "
                          "queue-size 1..32768)\n", command);
     return std::nullopt;
   }
@@ -171,7 +169,7 @@ int loopback_main(int argc, char** argv, int first) {
   OptionParser o("vireo bench loopback",
                  "One-core net loop: a virtio driver and a vhost device forwarding in both directions on one core; "
                  "prints packets per second per direction.");
-  auto& peer = o.add("peer", "vireo", "whose device and driver: vireo|dpdk (dpdk-testpmd: vhost + virtio-user PMDs)");
+  auto& peer = o.add_choice("peer", {"vireo", "dpdk"}, "vireo", "whose device and driver: vireo|dpdk (dpdk-testpmd: vhost + virtio-user PMDs)");
   LoopOptions lo = add_loop_options(o);
   auto& transcript = o.add("transcript", "", "dpdk: write testpmd's output to this file");
   auto& json = o.flag("json", "print one JSON line instead of a table row");
@@ -181,12 +179,9 @@ int loopback_main(int argc, char** argv, int first) {
   Measured<LoopResult> r = Unexpected(Problem::fail(""));
   if (peer.value == "dpdk") {
     r = measure_dpdk_loop(*p, {.transcript_path = transcript.value});
-  } else if (peer.value == "vireo") {
+  } else {
     if (!hooks().vireo_loop) return not_linked("vireo bench loopback", "vireo_loop");
     r = hooks().vireo_loop(*p);
-  } else {
-    std::fprintf(stderr, "vireo bench loopback: --peer must be vireo or dpdk\n");
-    return 2;
   }
   if (!r) {
     return report_problem("vireo bench loopback", r.error(), loop_skip_json(peer.value, *p, r.error().reason),
@@ -221,7 +216,7 @@ int compare_blk_main(int argc, char** argv, int first) {
   OptionParser o("vireo bench compare-blk",
                  "Vireo's vhost-user-blk back-end against qemu-storage-daemon on the same tmpfs image, both driven "
                  "by Vireo's blk driver, alternated A B A B ... for N pairs; prints IOPS ratios and the median.");
-  auto& rw = o.add("rw", "randread", "workload: randread|randwrite");
+  auto& rw = o.add_choice("rw", {"randread", "randwrite"}, "randread", "workload: randread|randwrite");
   auto& iodepth = o.add_u64("iodepth", 1, "requests in flight: 1..256");
   auto& bs = o.add_u64("block-size", 4096, "bytes per request (a multiple of 512)");
   auto& seconds = o.add("seconds", "2", "measured seconds per run");
@@ -231,10 +226,10 @@ int compare_blk_main(int argc, char** argv, int first) {
   if (auto rc = o.parse(argc, argv, first)) return *rc;
   BlkParams p{rw.value, static_cast<std::uint32_t>(iodepth.as_u64()), static_cast<std::uint32_t>(bs.as_u64()),
               seconds.as_double()};
-  if ((p.rw != "randread" && p.rw != "randwrite") || p.iodepth == 0 || p.iodepth > 256 || p.block_size == 0 ||
+  if (p.iodepth == 0 || p.iodepth > 256 || p.block_size == 0 ||
       p.block_size % 512 != 0 || !(p.seconds > 0) || pairs.as_u64() < 5 || pairs.as_u64() > 1000 ||
       image_mib.as_u64() == 0) {
-    std::fprintf(stderr, "vireo bench compare-blk: invalid options (rw randread|randwrite, iodepth 1..256, "
+    std::fprintf(stderr, "vireo bench compare-blk: invalid options (iodepth 1..256, "
                          "block-size a multiple of 512, seconds > 0, pairs 5..1000, image-mib > 0)\n");
     return 2;
   }

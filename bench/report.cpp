@@ -97,9 +97,8 @@ class Builder {
   }
 
   Panel net_panel() const {
-    Panel p{"Net loopback on one core: packets/s per direction (note: median Vireo/DPDK ratio, driver->device | "
-            "device->driver)",
-            "Mpps", 1e6, {}};
+    Panel p{"Net loopback on one core: packets/s per direction", "Mpps", 1e6, {},
+            "under each group: median Vireo/DPDK ratio of alternated runs, driver->device | device->driver"};
     for (const auto& [g, series] : net_) {
       Group group{std::to_string(std::get<0>(g)) + " B, " + (std::get<1>(g) ? "packed" : "split"), "", {}};
       if (auto it = net_notes_.find(g); it != net_notes_.end()) group.note = join(it->second);
@@ -114,7 +113,8 @@ class Builder {
   }
 
   Panel blk_panel() const {
-    Panel p{"Block: IOPS, Vireo's blk back-end vs qemu-storage-daemon (same driver, tmpfs image)", "kIOPS", 1e3, {}};
+    Panel p{"Block: IOPS, vireo blk vs qemu-storage-daemon", "kIOPS", 1e3, {},
+            "same Vireo blk driver, same tmpfs image; under each group: median vireo/qsd ratio"};
     for (const auto& [g, series] : blk_) {
       Group group{std::get<0>(g) + ", iodepth " + std::to_string(std::get<1>(g)), "", {}};
       if (auto it = blk_notes_.find(g); it != blk_notes_.end()) group.note = join(it->second);

@@ -210,8 +210,8 @@ int ring_main(int argc, char** argv, int first) {
   OptionParser o("vireo bench ring",
                  "Ring micro-benchmark: a driver and a device ring of one layout over a plain buffer; the "
                  "device copies each payload once. Reports packets per second and notifications per packet.");
-  auto& layout = o.add("layout", "split", "ring layout: split|packed");
-  auto& event_idx = o.add("event-idx", "on", "negotiate VIRTIO_F_EVENT_IDX: on|off");
+  auto& layout = o.add_choice("layout", {"split", "packed"}, "split", "ring layout: split|packed");
+  auto& event_idx = o.add_choice("event-idx", {"on", "off"}, "on", "negotiate VIRTIO_F_EVENT_IDX: on|off");
   auto& len = o.add_u64("len", 64, "payload bytes per buffer");
   auto& batch = o.add_u64("batch", 32, "buffers per burst");
   auto& seconds = o.add("seconds", "2", "measurement time in seconds");
@@ -228,12 +228,11 @@ int ring_main(int argc, char** argv, int first) {
   p.seconds = seconds.as_double();
   p.threads = static_cast<int>(threads.as_u64());
   p.size = static_cast<std::uint16_t>(size.as_u64());
-  if ((layout.value != "split" && !p.packed) || (event_idx.value != "on" && event_idx.value != "off") ||
-      (p.threads != 1 && p.threads != 2) || p.batch == 0 || p.len == 0 || p.seconds <= 0 ||
+  if ((p.threads != 1 && p.threads != 2) || p.batch == 0 || p.len == 0 || p.seconds <= 0 ||
       size.as_u64() == 0 || size.as_u64() > vring::kMaxQueueSize ||
       (!p.packed && !vring::valid_split_size(p.size))) {
     std::fprintf(stderr,
-                 "vireo bench ring: invalid options (layout split|packed, event-idx on|off, threads 1|2, "
+                 "vireo bench ring: invalid options (threads 1|2, "
                  "batch/len/seconds > 0, queue-size 1..32768 and a power of two for split)\n");
     return 2;
   }

@@ -12,17 +12,13 @@ namespace {
 using vring::feature_bit;
 using vring::has_feature;
 
-// Per request slot in shared memory: §5.2.6 header, the discard/write-zeroes segment, status.
-struct OutHdr {
-  std::uint32_t type;
-  std::uint32_t reserved;  // ioprio
-  std::uint64_t sector;
-};
-struct DiscardWriteZeroes {  // §5.2.6 struct virtio_blk_discard_write_zeroes
-  std::uint64_t sector;
-  std::uint32_t num_sectors;
-  std::uint32_t flags;  // bit 0: unmap
-};
+// The virtio-blk features this driver can use (§5.2.3).
+constexpr std::uint64_t kDriverFeatures =
+    feature_bit(proto::blk::kFSegMax) | feature_bit(proto::blk::kFBlkSize) | feature_bit(proto::blk::kFFlush) |
+    feature_bit(proto::blk::kFDiscard) | feature_bit(proto::blk::kFWriteZeroes) | feature_bit(proto::blk::kFRo);
+
+// Per request slot in shared memory: the §5.2.6 header (proto::blk::ReqHeader), the
+// discard/write-zeroes segment, the status byte.
 constexpr std::size_t kSlotBytes = 64;
 constexpr std::size_t kDwzOff = 16;
 constexpr std::size_t kStatusOff = 32;
@@ -57,8 +53,7 @@ Result<std::unique_ptr<BlkDriver>> BlkDriver::open(const BlkOptions& o) {
   d->mem_ = std::move(*mem);
   FrontendOptions fo{.socket_path = o.socket_path,
                      .server = o.server,
-                     .features = feature_bit(kBlkFSegMax) | feature_bit(kBlkFBlkSize) | feature_bit(kBlkFFlush) |
-                                 feature_bit(kBlkFDiscard) | feature_bit(kBlkFWriteZeroes) | feature_bit(kBlkFRo),
+                     .features = kDriverFeatures,
                      .layout = o.layout,
                      .event_idx = o.event_idx,
                      .num_queues = 1,
@@ -76,17 +71,22 @@ Result<std::unique_ptr<BlkDriver>> BlkDriver::open(const BlkOptions& o) {
 // §5.2.4: capacity always; blk_size, seg_max, discard / write-zeroes limits only when their
 // feature was negotiated.
 Result<void> BlkDriver::read_config() {
-  auto cfg = fe_->get_config(0, 60);
+  auto cfg = fe_->get_config(0, proto::blk::kConfigSize);
   if (!cfg) return Unexpected(cfg.error());
   const std::uint64_t f = fe_->features();
-  config_.capacity = config_field<std::uint64_t>(*cfg, 0);
-  if (has_feature(f, kBlkFSegMax)) config_.seg_max = config_field<std::uint32_t>(*cfg, 12);
-  if (has_feature(f, kBlkFBlkSize)) config_.blk_size = config_field<std::uint32_t>(*cfg, 20);
-  if (has_feature(f, kBlkFDiscard)) config_.max_discard_sectors = config_field<std::uint32_t>(*cfg, 36);
-  if (has_feature(f, kBlkFWriteZeroes)) config_.max_write_zeroes_sectors = config_field<std::uint32_t>(*cfg, 48);
-  if (config_.blk_size < kSectorSize || (config_.blk_size & (config_.blk_size - 1)) != 0) {
+  using C = proto::blk::Config;
+  config_.capacity = config_field<std::uint64_t>(*cfg, offsetof(C, capacity));
+  if (has_feature(f, proto::blk::kFSegMax))
+    config_.seg_max = config_field<std::uint32_t>(*cfg, offsetof(C, seg_max));
+  if (has_feature(f, proto::blk::kFBlkSize))
+    config_.blk_size = config_field<std::uint32_t>(*cfg, offsetof(C, blk_size));
+  if (has_feature(f, proto::blk::kFDiscard))
+    config_.max_discard_sectors = config_field<std::uint32_t>(*cfg, offsetof(C, max_discard_sectors));
+  if (has_feature(f, proto::blk::kFWriteZeroes))
+    config_.max_write_zeroes_sectors = config_field<std::uint32_t>(*cfg, offsetof(C, max_write_zeroes_sectors));
+  if (config_.blk_size < proto::blk::kSectorSize || (config_.blk_size & (config_.blk_size - 1)) != 0) {
     VIREO_LOG_WARN("virtio-blk: device reports blk_size %u; using 512", config_.blk_size);
-    config_.blk_size = kSectorSize;
+    config_.blk_size = proto::blk::kSectorSize;
   }
   return {};
 }
@@ -117,10 +117,10 @@ Result<void> BlkDriver::add_request(auto& ring, const BlkRequest& rq) {
   // §5.2.6: sector is unused (0) for anything but IN / OUT; discard and write-zeroes carry it in
   // their own segment.
   const bool rw = rq.op == BlkOp::in || rq.op == BlkOp::out;
-  const OutHdr hdr{static_cast<std::uint32_t>(rq.op), 0, rw ? rq.sector : 0};
+  const proto::blk::ReqHeader hdr{static_cast<std::uint32_t>(rq.op), 0, rw ? rq.sector : 0};
   std::memcpy(s, &hdr, sizeof hdr);
   s[kStatusOff] = std::byte{kStatusUnset};
-  std::array<vring::DriverBuffer, 2> out{vring::DriverBuffer{gpa, sizeof(OutHdr)}, {}};
+  std::array<vring::DriverBuffer, 2> out{vring::DriverBuffer{gpa, sizeof(proto::blk::ReqHeader)}, {}};
   std::size_t nout = 1;
   std::array<vring::DriverBuffer, 2> in{};
   std::size_t nin = 0;
@@ -128,7 +128,7 @@ Result<void> BlkDriver::add_request(auto& ring, const BlkRequest& rq) {
     case BlkOp::in:
     case BlkOp::out: {
       std::uint64_t data_gpa = 0;
-      if (rq.buf.empty() || rq.buf.size() % kSectorSize != 0 || rq.buf.size() > 0xffffffffu ||
+      if (rq.buf.empty() || rq.buf.size() % proto::blk::kSectorSize != 0 || rq.buf.size() > 0xffffffffu ||
           !mem_.gpa_of(rq.buf.data(), rq.buf.size(), data_gpa))
         return error(Error::Kind::unsupported, "read/write buffer must come from alloc_buffer() and be a multiple of 512 bytes");
       const vring::DriverBuffer data{data_gpa, static_cast<std::uint32_t>(rq.buf.size())};
@@ -138,7 +138,8 @@ Result<void> BlkDriver::add_request(auto& ring, const BlkRequest& rq) {
     }
     case BlkOp::discard:
     case BlkOp::write_zeroes: {
-      const DiscardWriteZeroes dwz{rq.sector, rq.num_sectors, rq.unmap ? 1u : 0u};
+      const proto::blk::DiscardWriteZeroesSeg dwz{rq.sector, rq.num_sectors,
+                                                 rq.unmap ? proto::blk::kWriteZeroesFlagUnmap : 0u};
       std::memcpy(s + kDwzOff, &dwz, sizeof dwz);
       out[nout++] = vring::DriverBuffer{gpa + kDwzOff, sizeof dwz};
       break;

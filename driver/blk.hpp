@@ -23,23 +23,20 @@
 
 #include "driver/frontend.hpp"
 #include "driver/guest_memory.hpp"
+#include "proto/virtio_blk.hpp"
 
 namespace vireo::driver {
 
-// Device feature bits (§5.2.3).
-inline constexpr unsigned kBlkFSegMax = 2;
-inline constexpr unsigned kBlkFRo = 5;
-inline constexpr unsigned kBlkFBlkSize = 6;
-inline constexpr unsigned kBlkFFlush = 9;
-inline constexpr unsigned kBlkFDiscard = 13;
-inline constexpr unsigned kBlkFWriteZeroes = 14;
-
-// §5.2.6 request types and status values.
-enum class BlkOp : std::uint32_t { in = 0, out = 1, flush = 4, get_id = 8, discard = 11, write_zeroes = 13 };
-inline constexpr std::uint8_t kBlkSOk = 0;
-inline constexpr std::uint8_t kBlkSIoErr = 1;
-inline constexpr std::uint8_t kBlkSUnsupp = 2;
-inline constexpr std::uint32_t kSectorSize = 512;
+// The wire definitions (feature bits, status values, sector size, config layout) are
+// proto/virtio_blk.hpp's, shared with the device. BlkOp names the request types (§5.2.6).
+enum class BlkOp : std::uint32_t {
+  in = proto::blk::kTIn,
+  out = proto::blk::kTOut,
+  flush = proto::blk::kTFlush,
+  get_id = proto::blk::kTGetId,
+  discard = proto::blk::kTDiscard,
+  write_zeroes = proto::blk::kTWriteZeroes,
+};
 
 // §5.2.4 struct virtio_blk_config, the fields this driver reads.
 struct BlkConfig {
@@ -74,7 +71,7 @@ struct BlkRequest {
 
 struct BlkCompletion {
   std::uint64_t user = 0;
-  std::uint8_t status = kBlkSIoErr;  // kBlkSOk / kBlkSIoErr / kBlkSUnsupp (as the device wrote it)
+  std::uint8_t status = proto::blk::kSIoErr;  // proto::blk::kSOk / kSIoErr / kSUnsupp, as the device wrote it
   std::uint32_t len = 0;             // bytes the device reports written (data + status)
 };
 
@@ -84,7 +81,7 @@ class BlkDriver {
   ~BlkDriver();
 
   const BlkConfig& config() const { return config_; }
-  std::uint64_t capacity_bytes() const { return config_.capacity * kSectorSize; }
+  std::uint64_t capacity_bytes() const { return config_.capacity * proto::blk::kSectorSize; }
   std::uint64_t features() const { return fe_->features(); }
   Frontend& frontend() { return *fe_; }
   std::uint16_t depth() const { return options_.depth; }

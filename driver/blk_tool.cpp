@@ -48,7 +48,7 @@ Result<BenchResult> run_bench(BlkDriver& blk, bool write, std::uint32_t bs, doub
       const std::uint16_t b = idle_bufs.back();
       idle_bufs.pop_back();
       batch.push_back(BlkRequest{.op = write ? BlkOp::out : BlkOp::in,
-                                 .sector = (rng() % blocks) * (bs / kSectorSize), .buf = bufs[b], .user = b});
+                                 .sector = (rng() % blocks) * (bs / proto::blk::kSectorSize), .buf = bufs[b], .user = b});
     }
     if (!batch.empty()) {
       auto n = blk.submit(batch);
@@ -68,7 +68,7 @@ Result<BenchResult> run_bench(BlkDriver& blk, bool write, std::uint32_t bs, doub
                                               " requests in flight");
     }
     for (std::size_t k = 0; k < *got; ++k) {
-      if (done[k].status != kBlkSOk) ++r.errors;
+      if (done[k].status != proto::blk::kSOk) ++r.errors;
       else ++r.ios;
       idle_bufs.push_back(static_cast<std::uint16_t>(done[k].user));
     }
@@ -84,19 +84,19 @@ int blk_bench_main(int argc, char** argv, int first) {
                  "virtio-blk driver benchmark: random reads or writes at a fixed queue depth against a "
                  "vhost-user blk back-end (e.g. qemu-storage-daemon); busy-polls for completions.");
   auto& socket = p.add("socket-path", "", "back-end's vhost-user socket");
-  auto& rw = p.add("rw", "randread", "randread | randwrite");
+  auto& rw = p.add_choice("rw", {"randread", "randwrite"}, "randread", "randread | randwrite");
   auto& bs = p.add_u64("bs", 4096, "block size in bytes (multiple of 512)");
   auto& depth = p.add_u64("iodepth", 32, "requests in flight");
   auto& seconds = p.add("seconds", "5", "run time");
-  auto& layout = p.add("layout", "split", "ring layout: split|packed");
-  auto& event_idx = p.add("event-idx", "on", "VIRTIO_F_EVENT_IDX: on|off");
+  auto& layout = p.add_choice("layout", {"split", "packed"}, "split", "ring layout: split|packed");
+  auto& event_idx = p.add_choice("event-idx", {"on", "off"}, "on", "VIRTIO_F_EVENT_IDX: on|off");
   auto& hugepages = p.flag("hugepages", "guest memory from huge pages");
   auto& json = p.flag("json", "print one JSON line");
   if (auto rc = p.parse(argc, argv, first)) return *rc;
   const bool write = rw.value == "randwrite";
-  if (socket.value.empty() || (!write && rw.value != "randread") || bs.as_u64() == 0 || bs.as_u64() % 512 != 0 ||
+  if (socket.value.empty() || bs.as_u64() == 0 || bs.as_u64() % 512 != 0 ||
       bs.as_u64() > (16u << 20) || depth.as_u64() == 0 || depth.as_u64() > 1024) {
-    std::fprintf(stderr, "vireo bench blk: need --socket-path, --rw randread|randwrite, --bs a multiple of 512, "
+    std::fprintf(stderr, "vireo bench blk: need --socket-path, --bs a multiple of 512 up to 16 MiB, "
                          "--iodepth 1..1024\n");
     return 2;
   }
@@ -105,7 +105,7 @@ int blk_bench_main(int argc, char** argv, int first) {
   while (qsize < 3 * d) qsize = static_cast<std::uint16_t>(qsize * 2);
   BlkOptions o{.socket_path = socket.value,
                .layout = layout.value == "packed" ? Layout::packed : Layout::split,
-               .event_idx = event_idx.value != "off",
+               .event_idx = event_idx.value == "on",
                .queue_size = qsize,
                .depth = d,
                .buffer_pool = d * bs.as_u64() + (1u << 20),

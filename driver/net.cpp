@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include "base/log.hpp"
+#include "driver/net_rx.hpp"
 #include "vring/barriers.hpp"
 
 namespace vireo::driver {
@@ -29,7 +31,8 @@ Unexpected<Error> ring_broken(std::uint16_t q, vring::Errc e) {
 struct NetDriver::Pair {
   Area rx_bufs;
   Area tx_bufs;
-  std::vector<std::uint16_t> tx_free;  // free TX slots (a stack)
+  std::vector<std::uint16_t> tx_free;  // free TX slots: a stack of tx_nfree, sized queue_size
+  std::size_t tx_nfree = 0;
   RxPacket partial;                    // mergeable frame being collected
   std::uint16_t need = 0;              // buffers still missing from it
   bool dropping = false;               // the frame is malformed: its buffers go straight back
@@ -107,8 +110,8 @@ Result<void> NetDriver::setup_buffers() {
     if (!rx || !tx) return error(Error::Kind::resource, !rx ? rx.error() : tx.error());
     p.rx_bufs = *rx;
     p.tx_bufs = *tx;
-    p.tx_free.reserve(options_.queue_size);
-    for (std::uint16_t s = options_.queue_size; s-- > 0;) p.tx_free.push_back(s);
+    p.tx_free.resize(options_.queue_size);
+    for (std::uint16_t s = options_.queue_size; s-- > 0;) p.tx_free[p.tx_nfree++] = s;
     std::vector<RxPacket> all(options_.queue_size);
     for (std::uint16_t s = 0; s < options_.queue_size; ++s) {
       all[s].slots[0] = s;
@@ -123,52 +126,58 @@ Result<void> NetDriver::setup_buffers() {
   return {};
 }
 
-void NetDriver::reclaim_tx(Pair& p) {
-  Queue& q = fe_->queue(txq(static_cast<std::uint16_t>(&p - pairs_.data())));
-  std::array<vring::DriverUsed, 64> used;
-  vring::process_burst(q.ring, [&](auto& ring) {
-    for (;;) {
-      auto n = ring.get_used_burst(used);
-      if (!n || *n == 0) return;  // a broken TX ring is reported by send()
-      for (std::size_t k = 0; k < *n; ++k) p.tx_free.push_back(static_cast<std::uint16_t>(used[k].token));
-    }
-  });
-}
-
+// Completed TX buffers go straight from the used ring into out (none in flight on the free
+// stack, the common case under load); the free stack fills what is left.
 std::size_t NetDriver::alloc_tx(std::uint16_t qp, std::span<TxPacket> out) {
   Pair& p = pairs_[qp];
-  if (p.tx_free.size() < out.size()) reclaim_tx(p);
-  const std::size_t n = std::min(out.size(), p.tx_free.size());
-  for (std::size_t k = 0; k < n; ++k) {
-    const std::uint16_t s = p.tx_free.back();
-    p.tx_free.pop_back();
-    out[k] = TxPacket{p.tx_bufs.bytes().subspan(std::size_t{s} * options_.buf_size + kHdr, max_frame()), 0, s};
-  }
-  return n;
+  std::byte* const base = p.tx_bufs.host + kHdr;
+  const std::size_t stride = options_.buf_size;
+  const std::uint32_t frame = max_frame();
+  auto packet = [base, stride, frame](std::uint16_t s) {
+    return TxPacket{std::span<std::byte>(base + std::size_t{s} * stride, frame), 0, s};
+  };
+  TxPacket* o = out.data();
+  vring::process_burst(fe_->queue(txq(qp)).ring, [&](auto& ring) {
+    // A broken TX ring hands back nothing here; send() reports it.
+    (void)ring.reap_burst(out.size(), [&o, &packet](std::uint64_t token, std::uint32_t) {
+      *o++ = packet(static_cast<std::uint16_t>(token));
+    });
+  });
+  TxPacket* const end = out.data() + out.size();
+  const std::uint16_t* top = p.tx_free.data() + p.tx_nfree;
+  while (o != end && top != p.tx_free.data()) *o++ = packet(*--top);
+  p.tx_nfree = static_cast<std::size_t>(top - p.tx_free.data());
+  return static_cast<std::size_t>(o - out.data());
 }
 
 void NetDriver::free_tx(std::uint16_t qp, std::span<const TxPacket> pkts) {
-  for (const TxPacket& t : pkts) pairs_[qp].tx_free.push_back(t.slot);
+  Pair& p = pairs_[qp];
+  for (const TxPacket& t : pkts)
+    if (p.tx_nfree < p.tx_free.size()) p.tx_free[p.tx_nfree++] = t.slot;  // else: freed twice
 }
 
 Result<std::size_t> NetDriver::send(std::uint16_t qp, std::span<const TxPacket> pkts) {
   Pair& p = pairs_[qp];
   const std::uint16_t qi = txq(qp);
   Queue& q = fe_->queue(qi);
+  std::byte* const host = p.tx_bufs.host;
+  const std::uint64_t gpa = p.tx_bufs.gpa;
+  const std::size_t stride = options_.buf_size;
+  const std::uint32_t frame = max_frame();
+  const TxPacket* const t = pkts.data();
   return vring::process_burst(q.ring, [&](auto& ring) -> Result<std::size_t> {
-    std::size_t n = 0;
-    for (const TxPacket& t : pkts) {
-      const std::size_t off = std::size_t{t.slot} * options_.buf_size;
-      std::memset(p.tx_bufs.host + off, 0, kHdr);  // §5.1.6.2: no offloads, flags 0, GSO_NONE
-      const vring::DriverBuffer b{p.tx_bufs.gpa + off, static_cast<std::uint32_t>(kHdr + std::min(t.len, max_frame()))};
-      auto r = ring.add(std::span(&b, 1), {}, t.slot);
-      if (!r) {
-        if (ring.broken()) return ring_broken(qi, ring.error());
-        break;  // cannot happen (one descriptor per TX slot), but never lose a slot
-      }
-      ++n;
-    }
-    free_tx(qp, pkts.subspan(n));
+    auto added = ring.add_burst(pkts.size(), false, [&](std::size_t k) {
+      const std::size_t off = std::size_t{t[k].slot} * stride;
+      std::memset(host + off, 0, kHdr);  // §5.1.6.2: no offloads, flags 0, GSO_NONE
+      const auto len = static_cast<std::uint32_t>(kHdr + std::min(t[k].len, frame));
+      return vring::DriverAdd{{gpa + off, len}, t[k].slot};
+    });
+    if (!added) return ring_broken(qi, ring.error());
+    // Fewer only if the ring ran out, which cannot happen (one descriptor per TX slot), but
+    // never lose a slot.
+    const std::size_t n = *added;
+    if (n != pkts.size()) [[unlikely]]
+      free_tx(qp, pkts.subspan(n));
     stats_.tx_packets += n;
     if (ring.kick_prepare()) {
       fe_->kick(qi);
@@ -182,19 +191,9 @@ Result<std::size_t> NetDriver::send(std::uint16_t qp, std::span<const TxPacket> 
 Result<bool> NetDriver::take_rx(Pair& p, vring::DriverUsed u, RxPacket& pkt) {
   const auto slot = static_cast<std::uint16_t>(u.token);
   const std::byte* buf = p.rx_bufs.host + std::size_t{slot} * rx_buf_;
+  if (p.need == 0 && detail::RxArea{p.rx_bufs.host, rx_buf_, mrg_}.take_whole(u.token, u.len, pkt))
+    return true;
   const std::uint32_t len = std::min(u.len, rx_buf_);  // device-controlled length
-  if (p.need == 0 && len >= kHdr && u.len <= rx_buf_) [[likely]] {
-    // Fast path: a frame in one buffer (num_buffers 1, or no MRG_RXBUF) goes straight to pkt.
-    // §5.1.6.4: num_buffers is 1 unless VIRTIO_NET_F_MRG_RXBUF was negotiated.
-    const std::uint16_t num = mrg_ ? vring::read_once<VirtioNetHdr>(buf).num_buffers : 1;
-    if (num == 1) {
-      pkt.segs[0] = std::span<const std::byte>(buf + kHdr, len - kHdr);
-      pkt.slots[0] = slot;
-      pkt.nsegs = 1;
-      pkt.len = static_cast<std::uint32_t>(len - kHdr);
-      return true;
-    }
-  }
   if (p.need == 0) {  // first buffer of a frame: header
     const auto hdr = vring::read_once<VirtioNetHdr>(buf);
     // §5.1.6.4: num_buffers is 1 unless VIRTIO_NET_F_MRG_RXBUF was negotiated.
@@ -232,39 +231,74 @@ Result<bool> NetDriver::take_rx(Pair& p, vring::DriverUsed u, RxPacket& pkt) {
 Result<std::size_t> NetDriver::recv(std::uint16_t qp, std::span<RxPacket> out) {
   Pair& p = pairs_[qp];
   const std::uint16_t qi = rxq(qp);
+  const detail::RxArea area{p.rx_bufs.host, rx_buf_, mrg_};
   std::size_t n = 0;
-  std::array<vring::DriverUsed, 32> used;
+  std::array<vring::DriverUsed, 32> rest;  // buffers take_rx() handles, after the reap
   while (n < out.size()) {
-    const std::size_t want = std::min(used.size(), out.size() - n);
+    // Each buffer yields at most one frame, so `want` never overfills out.
+    const std::size_t want = std::min(rest.size(), out.size() - n);
+    RxPacket* pkt = out.data() + n;
+    vring::DriverUsed* slow = rest.data();
+    // Whole frames go straight from the used ring into out; from the first buffer that is not
+    // one (a mergeable frame, a bad length), the rest of the burst goes through take_rx in order.
+    bool whole = p.need == 0;
     auto got = vring::process_burst(fe_->queue(qi).ring, [&](auto& ring) -> Result<std::size_t> {
-      auto r = ring.get_used_burst(std::span(used).first(want));
+      auto r = ring.reap_burst(want, [&](std::uint64_t token, std::uint32_t len) {
+        if (whole && area.take_whole(token, len, *pkt)) [[likely]] {
+          ++pkt;
+        } else {
+          whole = false;
+          *slow++ = vring::DriverUsed{token, len};
+        }
+      });
       if (!r) return ring_broken(qi, ring.error());
       return *r;
     });
     if (!got) return Unexpected(got.error());
     if (*got == 0) break;
-    for (std::size_t k = 0; k < *got; ++k) {
-      auto whole = take_rx(p, used[k], out[n]);
-      if (!whole) return Unexpected(whole.error());
-      if (*whole) ++n;
+    n = static_cast<std::size_t>(pkt - out.data());
+    for (const vring::DriverUsed* u = rest.data(); u != slow; ++u) {
+      auto done = take_rx(p, *u, out[n]);
+      if (!done) return Unexpected(done.error());
+      if (*done) ++n;
     }
-    // A mergeable frame may complete more than out.size() frames' worth of buffers: `want`
-    // never exceeds the room left, and each buffer yields at most one frame.
   }
   stats_.rx_packets += n;
   return n;
 }
 
+// Re-posts the buffers of every frame: runs of one-buffer frames (the common case) as one
+// add_burst each, a mergeable frame's buffers as one more; one kick decision for all.
 Result<void> NetDriver::release(std::uint16_t qp, std::span<const RxPacket> pkts) {
   Pair& p = pairs_[qp];
   const std::uint16_t qi = rxq(qp);
+  const std::uint64_t gpa = p.rx_bufs.gpa;
+  const std::uint32_t size = rx_buf_;
+  auto buffer = [gpa, size](std::uint16_t slot) {
+    return vring::DriverAdd{{gpa + std::size_t{slot} * size, size}, slot};
+  };
   return vring::process_burst(fe_->queue(qi).ring, [&](auto& ring) -> Result<void> {
-    for (const RxPacket& f : pkts) {
-      for (std::uint8_t s = 0; s < f.nsegs; ++s) {
-        const vring::DriverBuffer b{p.rx_bufs.gpa + std::size_t{f.slots[s]} * rx_buf_, rx_buf_};
-        if (auto r = ring.add({}, std::span(&b, 1), f.slots[s]); !r)
-          return ring_broken(qi, ring.broken() ? ring.error() : r.error());
+    auto post = [&](std::size_t n, auto&& at) -> Result<void> {
+      auto r = ring.add_burst(n, true, at);
+      if (!r) return ring_broken(qi, ring.error());
+      if (*r != n) return ring_broken(qi, vring::Errc::no_space);
+      return {};
+    };
+    const RxPacket* const end = pkts.data() + pkts.size();
+    for (const RxPacket* run = pkts.data(); run != end;) {
+      const RxPacket* f = run;
+      while (f != end && f->nsegs == 1) ++f;
+      if (f != run) {
+        auto ok = post(static_cast<std::size_t>(f - run),
+                       [run, &buffer](std::size_t k) { return buffer(run[k].slots[0]); });
+        if (!ok) return ok;
       }
+      if (f != end) {
+        auto ok = post(f->nsegs, [f, &buffer](std::size_t k) { return buffer(f->slots[k]); });
+        if (!ok) return ok;
+        ++f;
+      }
+      run = f;
     }
     if (ring.kick_prepare()) {
       fe_->kick(qi);

@@ -95,7 +95,8 @@ class NetDriver {
   Frontend& frontend() { return *fe_; }
   std::uint32_t max_frame() const { return options_.buf_size - sizeof(VirtioNetHdr); }
 
-  // Up to out.size() free TX buffers of queue pair qp (completed ones are reclaimed first).
+  // Up to out.size() free TX buffers of queue pair qp: completed ones first, then never-sent or
+  // freed ones.
   std::size_t alloc_tx(std::uint16_t qp, std::span<TxPacket> out);
   // Hands every packet to the device; kicks once if the ring asks. Packets must come from
   // alloc_tx(qp). Returns how many were queued.
@@ -117,7 +118,6 @@ class NetDriver {
   explicit NetDriver(const NetOptions& options);
   Result<void> setup_buffers();
   Result<void> read_mac();
-  void reclaim_tx(Pair& p);
   Result<bool> take_rx(Pair& p, vring::DriverUsed u, RxPacket& pkt);
 
   NetOptions options_;

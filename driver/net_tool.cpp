@@ -27,11 +27,11 @@ int net_main(int argc, char** argv, int first) {
                  "checksummed frames and reports what was lost or corrupted.");
   auto& socket = p.add("socket-path", "", "back-end's vhost-user socket");
   auto& server = p.flag("server", "listen on the socket (for a back-end started with --client)");
-  auto& layout = p.add("layout", "split", "ring layout: split|packed");
-  auto& event_idx = p.add("event-idx", "on", "VIRTIO_F_EVENT_IDX: on|off");
+  auto& layout = p.add_choice("layout", {"split", "packed"}, "split", "ring layout: split|packed");
+  auto& event_idx = p.add_choice("event-idx", {"on", "off"}, "on", "VIRTIO_F_EVENT_IDX: on|off");
   auto& queues = p.add_u64("queues", 1, "queue pairs");
   auto& qsize = p.add_u64("queue-size", 256, "descriptors per queue");
-  auto& mode = p.add("mode", "pingpong", "tx | rx | pingpong (send and expect every frame back)");
+  auto& mode = p.add_choice("mode", {"tx", "rx", "pingpong"}, "pingpong", "tx | rx | pingpong (send and expect every frame back)");
   auto& count = p.add_u64("count", 0, "frames to send / expect (0: run --seconds)");
   auto& len = p.add_u64("len", 64, "frame length in bytes (>= 60)");
   auto& seconds = p.add("seconds", "0", "stop sending after this many seconds (0: until --count)");
@@ -41,11 +41,8 @@ int net_main(int argc, char** argv, int first) {
   auto& json = p.flag("json", "print one JSON line");
   if (auto rc = p.parse(argc, argv, first)) return *rc;
   TrafficOptions t;
-  if (socket.value.empty() || !parse_mode(mode.value, t.mode) ||
-      (layout.value != "split" && layout.value != "packed") ||
-      (event_idx.value != "on" && event_idx.value != "off")) {
-    std::fprintf(stderr, "vireo driver net: need --socket-path; --layout split|packed, --event-idx on|off, "
-                         "--mode tx|rx|pingpong\n");
+  if (socket.value.empty() || !parse_mode(mode.value, t.mode)) {
+    std::fprintf(stderr, "vireo driver net: need --socket-path and --mode tx|rx|pingpong\n");
     return 2;
   }
   t.count = count.as_u64();

@@ -48,6 +48,12 @@ struct DriverUsed {
   std::uint32_t len;
 };
 
+// One element of add_burst(): a one-element buffer and the token get_used() hands back for it.
+struct DriverAdd {
+  DriverBuffer buf;
+  std::uint64_t token;
+};
+
 namespace detail {
 
 inline bool is_aligned(const void* p, std::size_t a) {
@@ -68,10 +74,24 @@ inline void for_each_element(std::span<const DriverBuffer> readable,
 // Out-of-band state of one buffer (split: per head index; packed: per buffer id). The device never
 // sees it, so nothing here can be corrupted through shared memory.
 struct BufferState {
+  static constexpr std::uint64_t kFree = ~std::uint64_t{0};
   std::uint64_t token = 0;
-  std::uint64_t seq = 0;     // add() order; the buffer is visible to the device iff seq < published
-  std::uint16_t ndescs = 0;  // ring descriptors it occupies; 0 = not outstanding
+  // The batch it was added in (DriverCore::batch_ at add() time): outstanding and visible to the
+  // device iff seq < the batches published so far. kFree (never below that) when not
+  // outstanding, so one compare decides reapable(). A whole burst shares one value.
+  std::uint64_t seq = kFree;
+  std::uint16_t ndescs = 0;  // ring descriptors it occupies (while outstanding)
   std::uint16_t tail = 0;    // split: last descriptor of the chain (to splice it back)
+  // Free-list link, kept next to the state the same loops touch (split: next free descriptor,
+  // private shadow of desc.next; packed: next free buffer id). Not part of track().
+  std::uint16_t next = 0;
+};
+
+// The part of DriverCore add_burst keeps in locals: written back once per burst, so stores
+// into the rings cannot force reloads of it (they may alias members).
+struct BurstCursor {
+  BufferState* state;
+  std::uint64_t seq;  // the current batch: every buffer of the burst is stamped with it
 };
 
 // Bookkeeping common to both layouts: configuration, the sticky broken state, per-buffer state and
@@ -91,7 +111,8 @@ class DriverCore {
     pool_gpa_ = c.indirect_gpa;
     indirect_max_ = c.indirect_max;
     state_.assign(size_, BufferState{});
-    added_ = published_ = reaped_ = 0;
+    for (std::uint32_t i = 0; i < size_; ++i) state_[i].next = static_cast<std::uint16_t>((i + 1) % size_);
+    added_ = published_ = reaped_ = batch_ = 0;
     broken_ = false;
     error_ = Errc::ok;
     return {};
@@ -126,26 +147,45 @@ class DriverCore {
   }
 
   void track(std::uint16_t id, std::uint64_t token, std::uint16_t ndescs, std::uint16_t tail) {
-    state_[id] = BufferState{token, added_++, ndescs, tail};
+    BufferState& s = state_[id];
+    s.token = token;
+    s.seq = batch_;
+    ++added_;
+    s.ndescs = ndescs;
+    s.tail = tail;
   }
+  // The free list threaded through BufferState::next.
+  std::uint16_t next(std::uint16_t i) const { return state_[i].next; }
+  void set_next(std::uint16_t i, std::uint16_t n) { state_[i].next = n; }
   // Everything added so far becomes visible to the device (kick_prepare's release store).
-  void publish() { published_ = added_; }
+  void publish() {
+    published_ = added_;
+    ++batch_;  // the batch just published is < batch_; later adds are stamped with the new one
+  }
   bool has_unpublished() const { return added_ != published_; }
 
   // Device-controlled id: in range, outstanding, and already made available.
   bool reapable(std::uint32_t id) const {
     if (id >= size_) [[unlikely]]
       return false;
-    const BufferState& s = state_[id];
-    return s.ndescs != 0 && s.seq < published_;
+    return state_[id].seq < batch_;  // kFree when not outstanding
   }
   // Returns the buffer's state and marks it free. Only after reapable(id).
   BufferState release(std::uint16_t id) {
     BufferState s = state_[id];
-    state_[id].ndescs = 0;
+    state_[id].seq = BufferState::kFree;
     ++reaped_;
     return s;
   }
+
+  // Burst version of track(): begin_adds() hands out the state array and counter for the loop,
+  // end_adds() takes the counter back. Between the two only the loop touches them.
+  BurstCursor begin_adds() { return BurstCursor{state_.data(), batch_}; }
+  void end_adds(std::size_t n) { added_ += n; }
+  // Burst reaps test reapable() on locals: id < size && states()[id].seq < published().
+  BufferState* states() { return state_.data(); }
+  std::uint64_t published() const { return batch_; }  // batches published: seq below is visible
+  void end_reaps(std::size_t n) { reaped_ += n; }
   // Out-of-band state of buffer `id` (only after reapable(id)).
   const BufferState& state(std::uint16_t id) const { return state_[id]; }
   // Buffers the device holds right now: the most a used index may move.
@@ -182,6 +222,7 @@ class DriverCore {
   std::vector<BufferState> state_;
   std::uint64_t added_ = 0;      // buffers added since configure
   std::uint64_t published_ = 0;  // of those, made visible to the device
+  std::uint64_t batch_ = 0;      // kick_prepare() publications so far = the current batch
   std::uint64_t reaped_ = 0;     // returned by get_used
   bool broken_ = false;
   Errc error_ = Errc::ok;

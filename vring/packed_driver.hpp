@@ -48,9 +48,6 @@ class PackedDriverRing {
     std::memset(c.avail, 0, sizeof(EventSuppress));
     std::memset(c.used, 0, sizeof(EventSuppress));
     view_ = PackedRingView::at(c.desc, c.avail, c.used, c.size);
-    id_next_.resize(c.size);
-    for (std::uint32_t i = 0; i < c.size; ++i)
-      id_next_[i] = static_cast<std::uint16_t>((i + 1) % c.size);
     free_id_ = 0;
     num_free_ = c.size;
     next_avail_ = last_used_ = kicked_ = PackedCursor{};
@@ -80,7 +77,7 @@ class PackedDriverRing {
         core_.plan(readable.size() + writable.size(), indirect, num_free_);
     if (!ndescs) return fail(ndescs.error());
     const std::uint16_t id = free_id_;
-    free_id_ = id_next_[id];
+    free_id_ = core_.next(id);
     const std::uint16_t head = next_avail_.idx;
     const std::uint16_t head_flags =
         indirect ? write_indirect(id, readable, writable) : write_direct(id, readable, writable);
@@ -106,7 +103,7 @@ class PackedDriverRing {
     if (num_free_ == 0) [[unlikely]]
       return fail(Errc::no_space);
     const std::uint16_t id = free_id_;
-    free_id_ = id_next_[id];
+    free_id_ = core_.next(id);
     const std::uint16_t head = next_avail_.idx;
     PackedDesc& d = view_.desc[head];
     d.addr = b.gpa;
@@ -126,6 +123,68 @@ class PackedDriverRing {
     --num_free_;
     core_.track(id, token, 1, 0);
     return id;
+  }
+
+  // n one-element buffers, all device-readable or all device-writable: at(k) returns element k
+  // and its token (DriverAdd). Same slots, ids, withheld batch head and bookkeeping as n
+  // add_one() calls, with the ring's counters kept in locals for the loop. Ok(count added):
+  // fewer than n only when the free slots ran out (what add() reports as Errc::no_space). at()
+  // must not call into this ring.
+  template <class At>
+  [[gnu::always_inline]] Result<std::size_t> add_burst(std::size_t n, bool writable, At&& at) {
+    if (const Errc e = core_.usable(); e != Errc::ok) [[unlikely]]
+      return fail(e);
+    const std::size_t count = std::min<std::size_t>(n, num_free_);
+    if (count == 0) return std::size_t{0};
+    const std::uint16_t wbit = writable ? kDescFWrite : std::uint16_t{0};
+    PackedDesc* const desc = view_.desc;
+    const std::uint16_t size = core_.size();
+    detail::BurstCursor c = core_.begin_adds();
+    std::uint16_t free_id = free_id_;
+    std::uint16_t idx = next_avail_.idx;
+    bool wrap = next_avail_.wrap;
+    // §2.8.1: AVAIL = the Driver Ring Wrap Counter, USED = its inverse; flipped with it.
+    auto flags = static_cast<std::uint16_t>(wbit | avail_bits(wrap));
+    // One slot: addr, len, id (§2.8.6: in the last, here the only, descriptor); returns its
+    // flags, not yet written.
+    auto put = [&](std::size_t k) {
+      const DriverAdd a = at(k);
+      const std::uint16_t id = free_id;
+      detail::BufferState& s = c.state[id];
+      free_id = s.next;
+      PackedDesc& d = desc[idx];
+      d.addr = a.buf.gpa;
+      d.len = a.buf.len;
+      d.id = id;
+      s.token = a.token;
+      s.seq = c.seq;
+      s.ndescs = 1;
+      const std::uint16_t f = flags;
+      if (++idx == size) [[unlikely]] {
+        idx = 0;
+        wrap = !wrap;
+        flags ^= kDescFAvail | kDescFUsed;
+      }
+      return f;
+    };
+    std::size_t k = 0;
+    if (!pending_) {  // the batch head: flags withheld until kick_prepare
+      const std::uint16_t head = idx;
+      pending_flags_ = put(0);
+      pending_head_ = head;
+      pending_ = true;
+      k = 1;
+    }
+    for (; k < count; ++k) {
+      PackedDesc& d = desc[idx];
+      // relaxed: ordered before the device can look at it by the batch's release in kick_prepare.
+      store_relaxed(d.flags, put(k));
+    }
+    core_.end_adds(count);
+    free_id_ = free_id;
+    next_avail_ = PackedCursor{idx, wrap};
+    num_free_ = static_cast<std::uint16_t>(num_free_ - count);
+    return count;
   }
 
   // Makes the batch available by storing its first head's flags last (§2.8.21.1 "defers updating
@@ -162,17 +221,70 @@ class PackedDriverRing {
 
   // Reaps up to out.size() used buffers. Ok(0) when none.
   Result<std::size_t> get_used_burst(std::span<Used> out) {
-    if (Errc e = core_.usable(); e != Errc::ok) return fail(e);
-    std::size_t n = 0;
-    while (n < out.size()) {
-      Result<bool> r = reap_one(out[n]);
-      if (!r) [[unlikely]]  // buffers reaped before the bad one are handed back; next call fails
-        return n == 0 ? Result<std::size_t>(fail(r.error())) : Result<std::size_t>(n);
-      if (!*r) break;
-      ++n;
+    Used* dst = out.data();
+    return reap_burst(out.size(), [&dst](std::uint64_t token, std::uint32_t len) {
+      *dst++ = Used{token, len};
+    });
+  }
+
+  // Reaps up to max used buffers in ring order, calling fn(token, len) for each. Ok(count);
+  // Ok(0) when the descriptor at the used position is not used in the current wrap (§2.8.1). A bad
+  // descriptor breaks the ring; buffers reaped before it are still handed back (Ok(k)), and the
+  // next call reports Errc::broken. fn must not call into this ring.
+  template <class Fn>
+  [[gnu::always_inline]] Result<std::size_t> reap_burst(std::size_t max, Fn&& fn) {
+    if (Errc e = core_.usable(); e != Errc::ok) [[unlikely]]
+      return fail(e);
+    const PackedDesc* const desc = view_.desc;
+    const std::uint16_t size = core_.size();
+    const std::uint64_t published = core_.published();
+    detail::BufferState* const state = core_.states();
+    std::uint32_t idx = last_used_.idx;
+    bool wrap = last_used_.wrap;
+    // §2.8.1: used iff AVAIL == USED == the used wrap counter (see is_used()).
+    std::uint16_t used_bits = wrap ? kDescFAvail | kDescFUsed : 0;
+    std::uint16_t free_id = free_id_;
+    std::uint16_t num_free = num_free_;
+    bool bad = false;
+    std::size_t k = 0;
+    for (; k < max; ++k) {
+      const PackedDesc& d = desc[idx];
+      // acquire: pairs with the device's release store of the used descriptor's flags, which it
+      // writes after id and len (§2.8.9 / §2.8.22).
+      if ((load_acquire(d.flags) & (kDescFAvail | kDescFUsed)) != used_bits) break;
+      // Device-controlled: each field read once, the id validated before it indexes anything.
+      const std::uint16_t id = load_relaxed(d.id);
+      const std::uint32_t len = load_relaxed(d.len);
+      if (id >= size || state[id].seq >= published) [[unlikely]] {  // see DriverCore::reapable
+        bad = true;
+        break;
+      }
+      detail::BufferState& s = state[id];
+      const std::uint64_t token = s.token;
+      // §2.8.6: one used descriptor per buffer; the reading position skips all its slots.
+      idx += s.ndescs;
+      if (idx >= size) [[unlikely]] {
+        idx -= size;
+        wrap = !wrap;
+        used_bits ^= kDescFAvail | kDescFUsed;
+      }
+      num_free = static_cast<std::uint16_t>(num_free + s.ndescs);
+      s.seq = detail::BufferState::kFree;
+      s.next = free_id;
+      free_id = id;
+      fn(token, len);
     }
-    if (n != 0) rearm_used_event();
-    return n;
+    core_.end_reaps(k);
+    last_used_ = PackedCursor{static_cast<std::uint16_t>(idx), wrap};
+    free_id_ = free_id;
+    num_free_ = num_free;
+    if (bad) [[unlikely]] {
+      const Errc e = core_.violate(Errc::used_id_bad);
+      if (k == 0) return fail(e);
+      return k;
+    }
+    if (k != 0) rearm_used_event();
+    return k;
   }
 
   // driver_event.flags = DISABLE (§2.8.10). Advisory.
@@ -201,7 +313,7 @@ class PackedDriverRing {
     // §2.8.22 note full fence: the enable before re-reading the used position; pairs with the
     // device's full fence between marking a descriptor used and reading the driver event.
     full_fence();
-    return is_used(load_relaxed(view_.desc[last_used_.idx].flags));  // get_used re-reads (acquire)
+    return is_used(load_relaxed(view_.desc[last_used_.idx].flags), last_used_.wrap);  // get_used re-reads (acquire)
   }
 
   // Where a restarted back-end must resume (vhost-user reconnect, SET_VRING_BASE packed encoding):
@@ -236,10 +348,10 @@ class PackedDriverRing {
 
   // §2.8.1: used iff AVAIL == USED == the used wrap counter. Anything else (available, stale from
   // the previous lap, zero-initialised) is simply not used yet.
-  bool is_used(std::uint16_t flags) const {
+  static bool is_used(std::uint16_t flags, bool wrap) {
     const bool avail = (flags & kDescFAvail) != 0;
     const bool used = (flags & kDescFUsed) != 0;
-    return avail == used && used == last_used_.wrap;
+    return avail == used && used == wrap;
   }
 
   // §2.8.6: consecutive ring slots, NEXT on all but the last. Returns the head's flags unwritten.
@@ -283,26 +395,6 @@ class PackedDriverRing {
     return flags;
   }
 
-  // One used descriptor at the used position (fields read once), validated, then both the id and
-  // the buffer's ring slots are returned: the reading position skips ndescs slots (§2.8.6).
-  Result<bool> reap_one(Used& out) {
-    const PackedDesc& d = view_.desc[last_used_.idx];
-    // acquire: pairs with the device's release store of the used descriptor's flags, which it
-    // writes after id and len (§2.8.9 / §2.8.22).
-    if (!is_used(load_acquire(d.flags))) return false;
-    const std::uint16_t id = d.id;
-    const std::uint32_t len = d.len;
-    if (!core_.reapable(id)) [[unlikely]]
-      return fail(core_.violate(Errc::used_id_bad));
-    const detail::BufferState s = core_.release(id);
-    last_used_.advance(s.ndescs, core_.size());
-    num_free_ = static_cast<std::uint16_t>(num_free_ + s.ndescs);
-    id_next_[id] = free_id_;
-    free_id_ = id;
-    out = Used{s.token, len};
-    return true;
-  }
-
   // With EVENT_IDX (DESC mode) and callbacks on, move off_wrap to the next used position.
   void rearm_used_event() {
     if (!cb_enabled_ || event_flags_shadow_ != kRingEventFlagsDesc) return;
@@ -314,7 +406,6 @@ class PackedDriverRing {
 
   detail::DriverCore core_;
   PackedRingView view_;
-  std::vector<std::uint16_t> id_next_;  // free buffer-id list
   std::uint16_t free_id_ = 0;
   std::uint16_t num_free_ = 0;          // free ring slots
   PackedCursor next_avail_{};           // next slot to write + Driver Ring Wrap Counter (§2.8.1)

@@ -49,8 +49,6 @@ class SplitDriverRing {
     std::memset(c.used, 0, split_used_bytes(c.size));  // §2.7.10: driver initialises used flags to 0
     view_ = SplitRingView::at(c.desc, c.avail, c.used, c.size);
     mask_ = static_cast<std::uint16_t>(c.size - 1);
-    next_.resize(c.size);
-    for (std::uint32_t i = 0; i < c.size; ++i) next_[i] = static_cast<std::uint16_t>((i + 1) & mask_);
     free_head_ = 0;
     num_free_ = c.size;
     avail_idx_shadow_ = kicked_idx_ = last_used_ = 0;
@@ -96,7 +94,7 @@ class SplitDriverRing {
     if (num_free_ == 0) [[unlikely]]
       return fail(Errc::no_space);
     const std::uint16_t head = free_head_;
-    const std::uint16_t next = next_[head];
+    const std::uint16_t next = core_.next(head);
     // §2.7.13.1: a lone descriptor, WRITE iff device-writable, no NEXT.
     view_.desc[head] = SplitDesc{b.gpa, b.len, writable ? kDescFWrite : std::uint16_t{0}, next};
     free_head_ = next;
@@ -105,6 +103,44 @@ class SplitDriverRing {
     view_.avail_ring[avail_idx_shadow_ & mask_] = head;  // plain: published by kick_prepare
     ++avail_idx_shadow_;
     return head;
+  }
+
+  // n one-element buffers, all device-readable or all device-writable: at(k) returns element k
+  // and its token (DriverAdd). Same descriptors, avail entries and bookkeeping as n add_one()
+  // calls, with the ring's counters kept in locals for the loop. Ok(count added): fewer than n
+  // only when the free descriptors ran out (what add() reports as Errc::no_space). at() must not
+  // call into this ring.
+  template <class At>
+  [[gnu::always_inline]] Result<std::size_t> add_burst(std::size_t n, bool writable, At&& at) {
+    if (const Errc e = core_.usable(); e != Errc::ok) [[unlikely]]
+      return fail(e);
+    const std::size_t count = std::min<std::size_t>(n, num_free_);
+    // §2.7.13.1: lone descriptors, WRITE iff device-writable, no NEXT.
+    const std::uint16_t flags = writable ? kDescFWrite : std::uint16_t{0};
+    SplitDesc* const desc = view_.desc;
+    std::uint16_t* const avail_ring = view_.avail_ring;
+    const std::uint16_t mask = mask_;
+    detail::BurstCursor c = core_.begin_adds();
+    std::uint16_t head = free_head_;
+    std::uint16_t idx = avail_idx_shadow_;
+    for (std::size_t k = 0; k < count; ++k) {
+      const DriverAdd a = at(k);
+      detail::BufferState& s = c.state[head];
+      const std::uint16_t nx = s.next;
+      desc[head] = SplitDesc{a.buf.gpa, a.buf.len, flags, nx};
+      s.token = a.token;
+      s.seq = c.seq;
+      s.ndescs = 1;
+      s.tail = head;
+      avail_ring[idx & mask] = head;  // plain: published by kick_prepare
+      ++idx;
+      head = nx;
+    }
+    core_.end_adds(count);
+    free_head_ = head;
+    avail_idx_shadow_ = idx;
+    num_free_ = static_cast<std::uint16_t>(num_free_ - count);
+    return count;
   }
 
   // Publishes avail->idx for everything added since the last call (one release store per batch),
@@ -134,20 +170,61 @@ class SplitDriverRing {
 
   // Reaps up to out.size() used buffers with one acquire load of used->idx. Ok(0) when none.
   Result<std::size_t> get_used_burst(std::span<Used> out) {
-    if (Errc e = core_.usable(); e != Errc::ok) return fail(e);
+    Used* dst = out.data();
+    return reap_burst(out.size(), [&dst](std::uint64_t token, std::uint32_t len) {
+      *dst++ = Used{token, len};
+    });
+  }
+
+  // Reaps up to max used buffers with one acquire load of used->idx, calling fn(token, len) for
+  // each, in used-ring order. Ok(count); Ok(0) when none. A bad element breaks the ring;
+  // buffers reaped before it are still handed back (Ok(k)), and the next call reports
+  // Errc::broken (error() says why). fn must not call into this ring.
+  template <class Fn>
+  [[gnu::always_inline]] Result<std::size_t> reap_burst(std::size_t max, Fn&& fn) {
+    if (Errc e = core_.usable(); e != Errc::ok) [[unlikely]]
+      return fail(e);
     // acquire: pairs with the device's release store of used->idx after writing the used elements.
     const std::uint16_t used_idx = load_acquire(*view_.used_idx);
     const std::uint16_t pending = ring_distance(used_idx, last_used_);
     if (pending > core_.in_flight()) [[unlikely]]  // §2.7.8: idx moves by buffers actually used
       return fail(core_.violate(Errc::used_id_bad));
-    const std::size_t n = std::min<std::size_t>(pending, out.size());
-    for (std::size_t k = 0; k < n; ++k) {
-      // A bad element breaks the ring; buffers reaped before it are still handed back, and the
-      // next call reports Errc::broken (error() says why).
-      if (Errc e = reap_one(out[k]); e != Errc::ok) [[unlikely]]
-        return k == 0 ? Result<std::size_t>(fail(e)) : Result<std::size_t>(k);
+    const std::size_t n = std::min<std::size_t>(pending, max);
+    if (n == 0) return std::size_t{0};
+    const UsedElem* const used_ring = view_.used_ring;
+    const std::uint16_t mask = mask_;  // size - 1: id <= mask is id < size
+    const std::uint64_t published = core_.published();
+    detail::BufferState* const state = core_.states();
+    const std::uint16_t first = last_used_;
+    const auto end = static_cast<std::uint16_t>(first + n);
+    std::uint16_t last = first;
+    std::uint16_t head = free_head_;
+    std::uint16_t num_free = num_free_;
+    for (; last != end; ++last) {
+      // Device-controlled: each field read once, the id validated before it indexes anything.
+      const std::uint32_t id = load_relaxed(used_ring[last & mask].id);
+      const std::uint32_t len = load_relaxed(used_ring[last & mask].len);
+      if (id > mask || state[id].seq >= published) [[unlikely]]  // see DriverCore::reapable
+        break;
+      detail::BufferState& s = state[id];
+      const std::uint64_t token = s.token;
+      num_free = static_cast<std::uint16_t>(num_free + s.ndescs);
+      state[s.tail].next = head;  // the chain goes back to the free list
+      s.seq = detail::BufferState::kFree;
+      head = static_cast<std::uint16_t>(id);
+      fn(token, len);
     }
-    if (n != 0) rearm_used_event();
+    const auto k = static_cast<std::uint16_t>(last - first);
+    core_.end_reaps(k);
+    last_used_ = last;
+    free_head_ = head;
+    num_free_ = num_free;
+    if (k != n) [[unlikely]] {
+      const Errc e = core_.violate(Errc::used_id_bad);
+      if (k == 0) return fail(e);
+      return std::size_t{k};
+    }
+    rearm_used_event();
     return n;
   }
 
@@ -204,9 +281,9 @@ class SplitDriverRing {
     std::uint16_t last = head;
     detail::for_each_element(readable, writable, [&](const Buffer& b, bool w, bool is_last) {
       const auto flags = static_cast<std::uint16_t>((w ? kDescFWrite : 0) | (is_last ? 0 : kDescFNext));
-      view_.desc[i] = SplitDesc{b.gpa, b.len, flags, next_[i]};
+      view_.desc[i] = SplitDesc{b.gpa, b.len, flags, core_.next(i)};
       last = i;
-      i = next_[i];
+      i = core_.next(i);
     });
     free_head_ = i;
     return last;
@@ -223,25 +300,9 @@ class SplitDriverRing {
       table[k] = SplitDesc{b.gpa, b.len, flags, static_cast<std::uint16_t>(is_last ? 0 : k + 1)};
       ++k;
     });
-    view_.desc[head] = SplitDesc{core_.table_gpa(head), 16u * k, kDescFIndirect, next_[head]};
-    free_head_ = next_[head];
+    view_.desc[head] = SplitDesc{core_.table_gpa(head), 16u * k, kDescFIndirect, core_.next(head)};
+    free_head_ = core_.next(head);
     return head;
-  }
-
-  // Takes the used element at last_used (read once), validates its id and returns the chain to
-  // the free list.
-  Errc reap_one(Used& out) {
-    const UsedElem e = view_.used_ring[last_used_ & mask_];
-    if (!core_.reapable(e.id)) [[unlikely]]
-      return core_.violate(Errc::used_id_bad);
-    const auto head = static_cast<std::uint16_t>(e.id);
-    const detail::BufferState s = core_.release(head);
-    next_[s.tail] = free_head_;
-    free_head_ = head;
-    num_free_ = static_cast<std::uint16_t>(num_free_ + s.ndescs);
-    ++last_used_;
-    out = Used{s.token, e.len};
-    return Errc::ok;
   }
 
   // With EVENT_IDX and callbacks on, ask for a notification at the next used entry (§2.7.7).
@@ -255,7 +316,6 @@ class SplitDriverRing {
 
   detail::DriverCore core_;
   SplitRingView view_;
-  std::vector<std::uint16_t> next_;  // private shadow of desc.next: the free list
   std::uint16_t mask_ = 0;
   std::uint16_t free_head_ = 0;
   std::uint16_t num_free_ = 0;

@@ -17,7 +17,7 @@
 #include "device/backend.hpp"
 #include "device/blk/blk_image.hpp"
 #include "device/blk/blk_queue.hpp"
-#include "device/blk/virtio_blk.hpp"
+#include "proto/virtio_blk.hpp"
 
 namespace vireo::device::blk {
 

@@ -13,10 +13,13 @@
 #include <cstdint>
 #include <span>
 
-#include "device/blk/virtio_blk.hpp"
+#include "proto/virtio_blk.hpp"
 #include "vring/chain.hpp"
 
 namespace vireo::device::blk {
+
+// The virtio-blk wire definitions (kTIn, ReqHeader, Config, ...) are this device's vocabulary.
+using namespace vireo::proto::blk;
 
 // What the device offers and enforces; derived from the image and the command line.
 struct BlkLimits {

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "device/blk/blk_backend.hpp"
-#include "device/blk/virtio_blk.hpp"
+#include "proto/virtio_blk.hpp"
 #include "device/virt_queue.hpp"
 #include "proto/sys/unique_fd.hpp"
 #include "tests/support/ring_fakes.hpp"
@@ -29,7 +29,7 @@ namespace vireo::test {
 
 using device::blk::BlkBackend;
 using device::blk::BlkOptions;
-using device::blk::DiscardWriteZeroesSeg;
+using proto::blk::DiscardWriteZeroesSeg;
 
 // A temp file of `bytes` bytes filled with a position-dependent pattern; removed on destruction.
 class TempImage {
@@ -118,7 +118,7 @@ class BlkHarness {
   Submitted request(std::uint32_t type, std::uint64_t sector, const std::vector<Buf>& readable,
                     const std::vector<Buf>& writable, bool with_status = true,
                     std::uint32_t header_len = 16, std::uint16_t qi = 0) {
-    const device::blk::ReqHeader hdr{type, 0, sector};
+    const proto::blk::ReqHeader hdr{type, 0, sector};
     const std::uint64_t hdr_gpa = guest.alloc(16);
     guest.write(hdr_gpa, &hdr, sizeof hdr);
     Submitted s;
@@ -135,10 +135,10 @@ class BlkHarness {
     return s;
   }
   Submitted read(std::uint64_t sector, const std::vector<Buf>& bufs, std::uint16_t qi = 0) {
-    return request(device::blk::kTIn, sector, {}, bufs, true, 16, qi);
+    return request(proto::blk::kTIn, sector, {}, bufs, true, 16, qi);
   }
   Submitted write(std::uint64_t sector, const std::vector<Buf>& bufs, std::uint16_t qi = 0) {
-    return request(device::blk::kTOut, sector, bufs, {}, true, 16, qi);
+    return request(proto::blk::kTOut, sector, bufs, {}, true, 16, qi);
   }
   Submitted segments(std::uint32_t type, const std::vector<DiscardWriteZeroesSeg>& segs) {
     Buf b{guest.alloc(segs.size() * 16 + 1, 16), static_cast<std::uint32_t>(segs.size() * 16)};

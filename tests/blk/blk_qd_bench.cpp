@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   std::uint64_t rng = 88172645463325252ull;
   auto add = [&](auto& ring, std::uint64_t token) {
     rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    const device::blk::ReqHeader h{device::blk::kTIn, 0, (rng % (sectors / 8)) * 8};
+    const proto::blk::ReqHeader h{proto::blk::kTIn, 0, (rng % (sectors / 8)) * 8};
     guest.write(slots[token].hdr, &h, sizeof h);
     const vring::DriverBuffer r[1] = {{slots[token].hdr, 16}};
     const vring::DriverBuffer w[2] = {{slots[token].data, 4096}, {slots[token].status, 1}};

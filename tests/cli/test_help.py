@@ -45,6 +45,7 @@ def main():
         check(f'.SS "{words}"' in man, f"the man page has no section for '{words}'")
         section = man.split(f'.SS "{words}"', 1)[-1].split(".SS ", 1)[0]
         options = []
+        choices = []
         for line in h.stdout.splitlines():
             m = OPTION.match(line)
             if not m or m.group(1) == "--help":
@@ -58,10 +59,17 @@ def main():
             # The parser accepts it: it reaches the bogus option after it (or exits 0 first).
             arg = name + "=1" if takes_value else name
             r = run([*argv, arg, "--zz-not-an-option"])
+            # A choice option (OptionParser::add_choice) refuses "1" and lists what it takes: it
+            # must exit 2 naming them, and take the first of them.
+            if (c := re.search(rf"{name} wants (\S+), got '1'", r.stderr)):
+                check(r.returncode == 2, f"'{words} {name}=1' was refused but exited {r.returncode}")
+                choices.append(name)
+                r = run([*argv, f"{name}={c.group(1).split('|')[0]}", "--zz-not-an-option"])
             accepted = r.returncode == 0 or "unknown option --zz-not-an-option" in r.stderr
             check(accepted, f"'{words}' lists {name} but its parser refuses it: {r.stderr.strip()}")
         check(len(options) > 0 or words == "version", f"'{words} --help' lists no options")
-        print(f"ok: {words}: {len(options)} options" if not failures else f"checked {words}")
+        print(f"ok: {words}: {len(options)} options ({len(choices)} with fixed choices)" if not failures
+              else f"checked {words}")
     if failures:
         print(f"{len(failures)} failures")
         sys.exit(1)

@@ -91,16 +91,16 @@ TEST_F(BlkInterop, Depth1PatternsReadBackAndReachTheHostFile) {
     fill(*wbuf, s);
     auto w = blk->write(s, *wbuf);
     ASSERT_TRUE(w) << w.error().reason;
-    EXPECT_EQ(*w, kBlkSOk) << "sector " << s;
+    EXPECT_EQ(*w, proto::blk::kSOk) << "sector " << s;
   }
   auto f = blk->flush();
   ASSERT_TRUE(f);
-  EXPECT_EQ(*f, kBlkSOk);
+  EXPECT_EQ(*f, proto::blk::kSOk);
   for (std::uint64_t s : sectors) {
     fill(*wbuf, s);
     auto r = blk->read(s, *rbuf);
     ASSERT_TRUE(r);
-    EXPECT_EQ(*r, kBlkSOk);
+    EXPECT_EQ(*r, proto::blk::kSOk);
     EXPECT_EQ(std::memcmp(rbuf->data(), wbuf->data(), wbuf->size()), 0) << "sector " << s;
     auto host = host_bytes(s * 512, wbuf->size());
     EXPECT_EQ(std::memcmp(host.data(), wbuf->data(), wbuf->size()), 0) << "host file at sector " << s;
@@ -133,7 +133,7 @@ TEST_F(BlkInterop, Depth32ConcurrentWritesThenReadsCompleteInAnyOrder) {
       auto k = blk->poll(done);
       ASSERT_TRUE(k) << k.error().reason;
       for (std::size_t j = 0; j < *k; ++j) {
-        EXPECT_EQ(done[j].status, kBlkSOk);
+        EXPECT_EQ(done[j].status, proto::blk::kSOk);
         ASSERT_LT(done[j].user, kDepth);
         EXPECT_FALSE(seen[done[j].user]);
         seen[done[j].user] = true;
@@ -147,7 +147,7 @@ TEST_F(BlkInterop, Depth32ConcurrentWritesThenReadsCompleteInAnyOrder) {
   run_all(reqs);
   auto f = blk->flush();
   ASSERT_TRUE(f);
-  EXPECT_EQ(*f, kBlkSOk);
+  EXPECT_EQ(*f, proto::blk::kSOk);
   for (std::uint16_t i = 0; i < kDepth; ++i) {
     reqs[i].op = BlkOp::in;
     reqs[i].buf = r[i];
@@ -169,37 +169,37 @@ TEST_F(BlkInterop, OutOfRangeRequestsGetIoErr) {
   for (std::uint64_t s : {end, end - 1, end + 1000, ~std::uint64_t{0} / 1024}) {
     auto r = blk->read(s, *buf);
     ASSERT_TRUE(r) << r.error().reason;
-    EXPECT_EQ(*r, kBlkSIoErr) << "read at sector " << s;
+    EXPECT_EQ(*r, proto::blk::kSIoErr) << "read at sector " << s;
     auto w = blk->write(s, *buf);
     ASSERT_TRUE(w);
-    EXPECT_EQ(*w, kBlkSIoErr) << "write at sector " << s;
+    EXPECT_EQ(*w, proto::blk::kSIoErr) << "write at sector " << s;
   }
   auto ok = blk->read(end - 8, *buf);  // the last 4 KiB is fine
   ASSERT_TRUE(ok);
-  EXPECT_EQ(*ok, kBlkSOk);
+  EXPECT_EQ(*ok, proto::blk::kSOk);
 }
 
 TEST_F(BlkInterop, WriteZeroesAndDiscard) {
   auto blk = open(1);
   ASSERT_TRUE(blk);
-  ASSERT_TRUE(vring::has_feature(blk->features(), kBlkFWriteZeroes));
+  ASSERT_TRUE(vring::has_feature(blk->features(), proto::blk::kFWriteZeroes));
   auto buf = blk->alloc_buffer(65536);
   ASSERT_TRUE(buf);
   fill(*buf, 77);
-  ASSERT_EQ(*blk->write(4096, *buf), kBlkSOk);
+  ASSERT_EQ(*blk->write(4096, *buf), proto::blk::kSOk);
   auto z = blk->write_zeroes(4096 + 8, 16, /*unmap=*/false);
   ASSERT_TRUE(z);
-  EXPECT_EQ(*z, kBlkSOk);
-  ASSERT_EQ(*blk->flush(), kBlkSOk);
+  EXPECT_EQ(*z, proto::blk::kSOk);
+  ASSERT_EQ(*blk->flush(), proto::blk::kSOk);
   auto host = host_bytes(4096 * 512, 65536);
   for (std::size_t i = 0; i < 65536; ++i) {
     const bool zeroed = i >= 8 * 512 && i < 24 * 512;
     ASSERT_EQ(host[i], zeroed ? std::byte{0} : (*buf)[i]) << "byte " << i;
   }
-  if (vring::has_feature(blk->features(), kBlkFDiscard)) {
+  if (vring::has_feature(blk->features(), proto::blk::kFDiscard)) {
     auto d = blk->discard(8192, 128);
     ASSERT_TRUE(d);
-    EXPECT_EQ(*d, kBlkSOk);
+    EXPECT_EQ(*d, proto::blk::kSOk);
   }
 }
 
@@ -234,7 +234,7 @@ TEST_F(BlkInterop, ReconnectAfterTheDaemonIsKilled) {
     fill(*buf, writes);
     auto w = blk->write(8 * (writes % 1024), *buf);  // reconnects inside if the daemon dies
     ASSERT_TRUE(w) << w.error().reason;
-    ASSERT_EQ(*w, kBlkSOk);
+    ASSERT_EQ(*w, proto::blk::kSOk);
     ++writes;
     if (blk->frontend().reconnects() != 0) ++after;
     auto link = blk->poll_link();
@@ -261,7 +261,7 @@ TEST_F(BlkInterop, PackedRingPatternsReadBack) {
     fill(*buf, 1000 + i);
     auto w = (*b)->write(i * 4096, *buf);
     ASSERT_TRUE(w) << w.error().reason;
-    ASSERT_EQ(*w, kBlkSOk);
+    ASSERT_EQ(*w, proto::blk::kSOk);
   }
   ASSERT_TRUE((*b)->flush());
   for (std::uint64_t i = 0; i < 16; ++i) {

@@ -141,7 +141,7 @@ TEST_P(BlkRestart, EveryAcknowledgedWriteSurvivesRepeatedSigkill) {
       if (busy[b]) continue;
       const std::uint64_t slot = free_bufs.back();
       pattern(bufs[slot], b, gen[b] + 1);
-      const BlkRequest rq{.op = BlkOp::out, .sector = b * (kBlock / kSectorSize), .buf = bufs[slot], .user = slot};
+      const BlkRequest rq{.op = BlkOp::out, .sector = b * (kBlock / proto::blk::kSectorSize), .buf = bufs[slot], .user = slot};
       auto n = blk.submit(std::span(&rq, 1));
       ASSERT_TRUE(n) << n.error().reason;
       if (*n == 0) break;
@@ -157,7 +157,7 @@ TEST_P(BlkRestart, EveryAcknowledgedWriteSurvivesRepeatedSigkill) {
       const std::uint64_t slot = done[k].user;
       ASSERT_LT(slot, kDepth);
       const std::uint64_t b = block_of[slot];
-      ASSERT_EQ(done[k].status, kBlkSOk) << "write of block " << b << " generation " << gen[b] << " failed";
+      ASSERT_EQ(done[k].status, proto::blk::kSOk) << "write of block " << b << " generation " << gen[b] << " failed";
       ASSERT_TRUE(busy[b]) << "a second completion for block " << b;
       acked[b] = gen[b];
       busy[b] = false;

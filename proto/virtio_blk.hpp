@@ -1,12 +1,13 @@
 // virtio-blk wire format (VIRTIO 1.2 §5.2): feature bits, config space, request header, request
-// types, status values and the discard / write-zeroes segment. Little-endian host assumed (x86-64,
+// types, status values and the discard / write-zeroes segment. The one definition both sides use:
+// the device (device/blk) and the driver (driver/blk). Little-endian host assumed (x86-64,
 // aarch64), like the rest of vring/.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-namespace vireo::device::blk {
+namespace vireo::proto::blk {
 
 inline constexpr std::uint32_t kDeviceId = 2;  // §5.2.1
 
@@ -85,4 +86,4 @@ static_assert(offsetof(Config, num_queues) == 34);
 static_assert(offsetof(Config, max_discard_sectors) == 36);
 static_assert(offsetof(Config, write_zeroes_may_unmap) == 56);
 
-}  // namespace vireo::device::blk
+}  // namespace vireo::proto::blk
