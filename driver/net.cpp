@@ -64,7 +64,8 @@ Result<std::unique_ptr<NetDriver>> NetDriver::open(const NetOptions& o) {
                      .event_idx = o.event_idx,
                      .num_queues = static_cast<std::uint16_t>(queues),
                      .queue_size = o.queue_size,
-                     .connect_timeout_ms = o.connect_timeout_ms};
+                     .connect_timeout_ms = o.connect_timeout_ms,
+                     .inflight = o.inflight};
   auto fe = Frontend::open(fo, d->mem_);
   if (!fe) return Unexpected(fe.error());
   d->fe_ = std::move(*fe);

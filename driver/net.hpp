@@ -59,6 +59,10 @@ struct NetOptions {
   bool mrg_rxbuf = true;          // negotiate VIRTIO_NET_F_MRG_RXBUF if offered
   bool hugepages = false;
   int connect_timeout_ms = 10'000;
+  // INFLIGHT_SHMFD tracking (FrontendOptions::inflight). Off by default, as in QEMU's vhost-user-net
+  // and DPDK's virtio-user: after a back-end restart virtio-net tolerates a lost or repeated frame,
+  // and the back-end would otherwise write the inflight log for every packet (docs/PERFORMANCE.md).
+  bool inflight = false;
 };
 
 // A TX buffer: the caller writes the frame into data (after the virtio_net_hdr, which the driver
