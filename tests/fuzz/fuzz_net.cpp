@@ -27,10 +27,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
 
+#include "base/log.hpp"
 #include "device/net/net_backend.hpp"
 #include "device/net/net_defs.hpp"
 #include "device/net/port.hpp"
@@ -325,6 +327,15 @@ class NetRig {
 };
 
 }  // namespace
+
+// Only errors are logged while fuzzing: the backend's once-per-connection warnings come again with
+// every input (NetBackend::reset()), tens of thousands of lines a second. VIREO_FUZZ_LOG=1 keeps
+// them, to see what an input does.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  if (std::getenv("VIREO_FUZZ_LOG") == nullptr) log::set_threshold(log::Level::error);
+  else log::set_threshold(log::Level::debug);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static Fixture fx;
