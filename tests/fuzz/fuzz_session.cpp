@@ -131,9 +131,10 @@ void kick(FuzzInput& in, const Sent& sent) {
   (void)!::write(sent.eventfds[which % sent.eventfds.size()].get(), &one, sizeof one);
 }
 
-// Reads and drops whatever the Session replied, closing any fds that came with it. The replies are
-// not parsed (nothing here checks them): raw non-blocking reads, one syscall per 64 KiB, where
-// polling and reading each reply's header and body took four per reply.
+// Reads and drops whatever the Session replied, closing any fds that came with it (more than 64
+// in one read: the kernel closes the rest, MSG_CTRUNC). The replies are not parsed (nothing here
+// checks them): raw non-blocking reads, one syscall per 64 KiB, where polling and reading each
+// reply's header and body took four syscalls per reply.
 void drain(const proto::UnixStream& peer) {
   static std::byte buf[65536];
   for (;;) {
@@ -151,7 +152,7 @@ void drain(const proto::UnixStream& peer) {
       for (std::size_t i = 0; i < k; ++i) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        ::close(fd);
+        proto::UniqueFd dropped(fd);  // owned, then closed at once
       }
     }
     if (n <= 0) return;
