@@ -2,7 +2,7 @@
 // vhost-user back-end from user space, like DPDK's virtio-user but for every device type.
 //
 //   auto mem = GuestMemory::create({.size = 16 << 20});
-//   FrontendOptions o{.socket_path = "/tmp/net.sock", .features = feature_bit(kNetFMac),
+//   FrontendOptions o{.socket_path = "/tmp/net.sock", .features = feature_bit(proto::net::kFMac),
 //                     .layout = Layout::packed, .event_idx = true, .num_queues = 2};
 //   auto fe = Frontend::open(o, *mem);                 // connect, negotiate, start every queue
 //   Queue& q = fe->queue(1);

@@ -16,7 +16,7 @@ namespace {
 
 using vring::feature_bit;
 using vring::has_feature;
-constexpr std::size_t kHdr = sizeof(VirtioNetHdr);
+constexpr std::size_t kHdr = sizeof(proto::net::NetHdr);
 
 std::uint16_t rxq(std::uint16_t qp) { return static_cast<std::uint16_t>(2 * qp); }
 std::uint16_t txq(std::uint16_t qp) { return static_cast<std::uint16_t>(2 * qp + 1); }
@@ -57,9 +57,9 @@ Result<std::unique_ptr<NetDriver>> NetDriver::open(const NetOptions& o) {
   d->mem_ = std::move(*mem);
   FrontendOptions fo{.socket_path = o.socket_path,
                      .server = o.server,
-                     .features = feature_bit(kNetFMac) | (o.mrg_rxbuf ? feature_bit(kNetFMrgRxbuf) : 0) |
-                                 (o.queue_pairs > 1 ? feature_bit(kNetFMq) : 0),
-                     .required = o.queue_pairs > 1 ? feature_bit(kNetFMq) : 0,
+                     .features = feature_bit(proto::net::kFMac) | (o.mrg_rxbuf ? feature_bit(proto::net::kFMrgRxbuf) : 0) |
+                                 (o.queue_pairs > 1 ? feature_bit(proto::net::kFMq) : 0),
+                     .required = o.queue_pairs > 1 ? feature_bit(proto::net::kFMq) : 0,
                      .layout = o.layout,
                      .event_idx = o.event_idx,
                      .num_queues = static_cast<std::uint16_t>(queues),
@@ -72,7 +72,7 @@ Result<std::unique_ptr<NetDriver>> NetDriver::open(const NetOptions& o) {
   if (o.queue_pairs > d->fe_->max_queues())
     return error(Error::Kind::unsupported, "back-end supports " + std::to_string(d->fe_->max_queues()) +
                                                " queue pairs, " + std::to_string(o.queue_pairs) + " requested");
-  d->mrg_ = has_feature(d->fe_->features(), kNetFMrgRxbuf);
+  d->mrg_ = has_feature(d->fe_->features(), proto::net::kFMrgRxbuf);
   if (auto ok = d->read_mac(); !ok) return Unexpected(ok.error());
   if (auto ok = d->setup_buffers(); !ok) return Unexpected(ok.error());
   return d;
@@ -81,11 +81,11 @@ Result<std::unique_ptr<NetDriver>> NetDriver::open(const NetOptions& o) {
 // §5.1.4: mac is valid iff VIRTIO_NET_F_MAC; otherwise the driver picks a random, locally
 // administered unicast address.
 Result<void> NetDriver::read_mac() {
-  if (has_feature(fe_->features(), kNetFMac) &&
+  if (has_feature(fe_->features(), proto::net::kFMac) &&
       proto::has_proto(fe_->protocol_features(), proto::kProtoFConfig)) {
-    auto cfg = fe_->get_config(0, 6);
-    if (!cfg) return Unexpected(cfg.error());
-    std::memcpy(mac_.data(), cfg->data(), 6);
+    auto cfg = fe_->get_config(offsetof(proto::net::NetConfig, mac), sizeof(proto::net::NetConfig::mac));
+    if (!cfg) return Unexpected(cfg.error());  // get_config() returns exactly the size asked for
+    std::memcpy(mac_.data(), cfg->data(), mac_.size());
     mac_from_device_ = true;
     return {};
   }
@@ -196,7 +196,7 @@ Result<bool> NetDriver::take_rx(Pair& p, vring::DriverUsed u, RxPacket& pkt) {
     return true;
   const std::uint32_t len = std::min(u.len, rx_buf_);  // device-controlled length
   if (p.need == 0) {  // first buffer of a frame: header
-    const auto hdr = vring::read_once<VirtioNetHdr>(buf);
+    const auto hdr = vring::read_once<proto::net::NetHdr>(buf);
     // §5.1.6.4: num_buffers is 1 unless VIRTIO_NET_F_MRG_RXBUF was negotiated.
     const std::uint16_t num = mrg_ ? hdr.num_buffers : 1;
     p.partial = RxPacket{};

@@ -26,26 +26,12 @@
 
 #include "driver/frontend.hpp"
 #include "driver/guest_memory.hpp"
+#include "proto/virtio_net.hpp"
 
 namespace vireo::driver {
 
-// Device feature bits (§5.1.3).
-inline constexpr unsigned kNetFMac = 5;        // VIRTIO_NET_F_MAC
-inline constexpr unsigned kNetFMrgRxbuf = 15;  // VIRTIO_NET_F_MRG_RXBUF
-inline constexpr unsigned kNetFStatus = 16;    // VIRTIO_NET_F_STATUS
-inline constexpr unsigned kNetFMq = 22;        // VIRTIO_NET_F_MQ
-
-// §5.1.6 struct virtio_net_hdr (VERSION_1: always with num_buffers, 12 bytes).
-struct VirtioNetHdr {
-  std::uint8_t flags;
-  std::uint8_t gso_type;
-  std::uint16_t hdr_len;
-  std::uint16_t gso_size;
-  std::uint16_t csum_start;
-  std::uint16_t csum_offset;
-  std::uint16_t num_buffers;
-};
-static_assert(sizeof(VirtioNetHdr) == 12);
+// The wire definitions (feature bits, struct virtio_net_hdr, config layout) are
+// proto/virtio_net.hpp's, shared with the device.
 
 struct NetOptions {
   std::string socket_path;
@@ -97,7 +83,7 @@ class NetDriver {
   std::uint64_t features() const { return fe_->features(); }
   const NetStats& stats() const { return stats_; }
   Frontend& frontend() { return *fe_; }
-  std::uint32_t max_frame() const { return options_.buf_size - sizeof(VirtioNetHdr); }
+  std::uint32_t max_frame() const { return options_.buf_size - sizeof(proto::net::NetHdr); }
 
   // Up to out.size() free TX buffers of queue pair qp: completed ones first, then never-sent or
   // freed ones.

@@ -23,13 +23,13 @@ struct RxArea {
   // True: the buffer holds a whole frame (used len from the header to the buffer size,
   // num_buffers 1 or no MRG_RXBUF) and pkt is that frame. False: pkt is untouched.
   bool take_whole(std::uint64_t token, std::uint32_t len, RxPacket& pkt) const {
-    constexpr std::size_t kHdr = sizeof(VirtioNetHdr);
+    constexpr std::size_t kHdr = sizeof(proto::net::NetHdr);
     const auto slot = static_cast<std::uint16_t>(token);
     const std::byte* buf = host + std::size_t{slot} * buf_size;
     if (len < kHdr || len > buf_size) [[unlikely]]  // device-controlled length
       return false;
     // §5.1.6.4: num_buffers is 1 unless VIRTIO_NET_F_MRG_RXBUF was negotiated (read once).
-    if (mrg && vring::read_once<std::uint16_t>(buf + offsetof(VirtioNetHdr, num_buffers)) != 1)
+    if (mrg && vring::read_once<std::uint16_t>(buf + offsetof(proto::net::NetHdr, num_buffers)) != 1)
       return false;
     pkt.segs[0] = std::span<const std::byte>(buf + kHdr, len - kHdr);
     pkt.slots[0] = slot;

@@ -156,7 +156,7 @@ TEST(DpdkNetMergeable, FramesLargerThanAnRxBufferArriveInSeveralBuffers) {
     // 256-byte RX buffers: a 1514-byte frame needs 7 of them (§5.1.6.4 num_buffers).
     auto net = NetDriver::open({.socket_path = sock, .layout = layout, .rx_buf_size = 256});
     ASSERT_TRUE(net) << net.error().reason;
-    ASSERT_TRUE(vring::has_feature((*net)->features(), kNetFMrgRxbuf));
+    ASSERT_TRUE(vring::has_feature((*net)->features(), proto::net::kFMrgRxbuf));
     ASSERT_TRUE(warm_up(**net)) << pmd.log();
     auto r = run_traffic(**net, {.mode = TrafficMode::pingpong, .count = 5'000, .len = 1514, .window = 16,
                                  .reconnect = false});

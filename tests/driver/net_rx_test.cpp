@@ -12,12 +12,12 @@ namespace vireo::driver::detail {
 namespace {
 
 constexpr std::uint32_t kBuf = 256;
-constexpr std::uint32_t kHdr = sizeof(VirtioNetHdr);
+constexpr std::uint32_t kHdr = sizeof(proto::net::NetHdr);
 
 struct Bufs {
   std::vector<std::byte> mem = std::vector<std::byte>(4 * kBuf);
   void set_num_buffers(std::uint16_t slot, std::uint16_t n) {
-    std::memcpy(mem.data() + slot * kBuf + offsetof(VirtioNetHdr, num_buffers), &n, 2);
+    std::memcpy(mem.data() + slot * kBuf + offsetof(proto::net::NetHdr, num_buffers), &n, 2);
   }
   RxArea area(bool mrg) const { return RxArea{mem.data(), kBuf, mrg}; }
 };
