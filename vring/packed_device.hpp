@@ -152,41 +152,11 @@ class PackedDeviceRing {
 
   // push(chains[k], written[k]) for k < n, in order.
   void push_burst(const Chain* chains, std::size_t n, const std::uint32_t* written) {
-    if (broken_ || !configured_) [[unlikely]]
-      return;
-    if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
-      for (std::size_t k = 0; k < n; ++k) push(chains[k], written[k]);
-      return;
-    }
-    UsedSlot* const dst = shadow_.get() + n_shadow_;
-    const std::uint16_t size = size_;
-    for (std::size_t k = 0; k < n; ++k) {
-      const Head h = chains[k].head();
-      // A buffer occupies 1..size slots; clamp so a caller bug cannot stall the used cursor.
-      const auto ndescs = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(h.ndescs, 1, size));
-      dst[k] = UsedSlot{h.id, ndescs, written[k]};
-    }
-    n_shadow_ += static_cast<std::uint32_t>(n);
-    inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
+    push_run(chains, n, [written](std::size_t k) { return written[k]; });
   }
   // push(chains[k], written) for k < n, in order.
   void push_burst(const Chain* chains, std::size_t n, std::uint32_t written) {
-    if (broken_ || !configured_) [[unlikely]]
-      return;
-    if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
-      for (std::size_t k = 0; k < n; ++k) push(chains[k], written);
-      return;
-    }
-    UsedSlot* const dst = shadow_.get() + n_shadow_;
-    const std::uint16_t size = size_;
-    for (std::size_t k = 0; k < n; ++k) {
-      const Head h = chains[k].head();
-      // A buffer occupies 1..size slots; clamp so a caller bug cannot stall the used cursor.
-      const auto ndescs = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(h.ndescs, 1, size));
-      dst[k] = UsedSlot{h.id, ndescs, written};
-    }
-    n_shadow_ += static_cast<std::uint32_t>(n);
-    inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
+    push_run(chains, n, [written](std::size_t) { return written; });
   }
 
   // Writes one used descriptor per pushed buffer: ids, lens and flags of all but the first, then
@@ -332,6 +302,28 @@ class PackedDeviceRing {
   std::uint16_t inflight() const { return inflight_; }
 
  private:
+  // push_burst()'s loop: written_of(k) is chains[k]'s used length. With a dirty log, or more
+  // than the shadow array holds, one push() each.
+  template <class WrittenOf>
+  void push_run(const Chain* chains, std::size_t n, WrittenOf written_of) {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
+      for (std::size_t k = 0; k < n; ++k) push(chains[k], written_of(k));
+      return;
+    }
+    UsedSlot* const dst = shadow_.get() + n_shadow_;
+    const std::uint16_t size = size_;
+    for (std::size_t k = 0; k < n; ++k) {
+      const Head h = chains[k].head();
+      // A buffer occupies 1..size slots; clamp so a caller bug cannot stall the used cursor.
+      const auto ndescs = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(h.ndescs, 1, size));
+      dst[k] = UsedSlot{h.id, ndescs, written_of(k)};
+    }
+    n_shadow_ += static_cast<std::uint32_t>(n);
+    inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
+  }
+
   struct UsedSlot {
     std::uint16_t id;
     std::uint16_t ndescs;

@@ -183,29 +183,11 @@ class SplitDeviceRing {
 
   // push(chains[k], written[k]) for k < n, in order.
   void push_burst(const Chain* chains, std::size_t n, const std::uint32_t* written) {
-    if (broken_ || !configured_) [[unlikely]]
-      return;
-    if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
-      for (std::size_t k = 0; k < n; ++k) push(chains[k], written[k]);
-      return;
-    }
-    UsedElem* const dst = shadow_.get() + n_shadow_;
-    for (std::size_t k = 0; k < n; ++k) dst[k] = UsedElem{chains[k].head().id, written[k]};
-    n_shadow_ += static_cast<std::uint32_t>(n);
-    inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
+    push_run(chains, n, [written](std::size_t k) { return written[k]; });
   }
   // push(chains[k], written) for k < n, in order.
   void push_burst(const Chain* chains, std::size_t n, std::uint32_t written) {
-    if (broken_ || !configured_) [[unlikely]]
-      return;
-    if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
-      for (std::size_t k = 0; k < n; ++k) push(chains[k], written);
-      return;
-    }
-    UsedElem* const dst = shadow_.get() + n_shadow_;
-    for (std::size_t k = 0; k < n; ++k) dst[k] = UsedElem{chains[k].head().id, written};
-    n_shadow_ += static_cast<std::uint32_t>(n);
-    inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
+    push_run(chains, n, [written](std::size_t) { return written; });
   }
 
   // Publishes every pushed element: at most two memcpy into the used ring, then ONE release store.
@@ -318,6 +300,22 @@ class SplitDeviceRing {
   std::uint16_t inflight() const { return inflight_; }
 
  private:
+  // push_burst()'s loop: written_of(k) is chains[k]'s used length. With a dirty log, or more
+  // than the shadow array holds, one push() each.
+  template <class WrittenOf>
+  void push_run(const Chain* chains, std::size_t n, WrittenOf written_of) {
+    if (broken_ || !configured_) [[unlikely]]
+      return;
+    if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
+      for (std::size_t k = 0; k < n; ++k) push(chains[k], written_of(k));
+      return;
+    }
+    UsedElem* const dst = shadow_.get() + n_shadow_;
+    for (std::size_t k = 0; k < n; ++k) dst[k] = UsedElem{chains[k].head().id, written_of(k)};
+    n_shadow_ += static_cast<std::uint32_t>(n);
+    inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
+  }
+
   static constexpr std::uint64_t kUsedIdxOffset = 2;    // used->idx within the used ring
   static constexpr std::uint64_t kUsedRingOffset = 4;   // used->ring[0]
 
