@@ -70,7 +70,7 @@ vireo_stats_pps() {
   python3 - "$work/net.stats" "$1" <<'EOF'
 import re, sys
 q = sys.argv[2]
-v = [int(m.group(1)) for m in (re.search(r"queue %s: chains (\d+)" % q, l) for l in open(sys.argv[1])) if m]
+v = [int(m.group(1)) for m in (re.search(r"queue %s: packets (\d+)" % q, l) for l in open(sys.argv[1])) if m]
 print((v[-1] - v[1]) / (len(v) - 2) if len(v) > 2 else "")
 EOF
 }
@@ -131,7 +131,7 @@ for layout in split packed; do
       start_vireo_net "$port" >/dev/null || continue
       start_testpmd $fwd "net_virtio_user0,path=$work/net.sock,queue_size=256,packed_vq=$packed" \
         --no-pci --single-file-segments -m 512
-      sleep "$((secs + 2))"
+      sleep "$((secs + 3))"  # testpmd needs ~1 s to start; then secs + 1 reports
       vireo_stats_pps $queue
       stop_all
     done)
