@@ -46,8 +46,11 @@ inline constexpr std::uint32_t kDefaultMaxSegments = limits::kMaxChainSegments;
 
 class Chain {
  public:
+  // Holds at least one segment (capacity() >= 1), so the walkers' one-buffer fast paths never
+  // need to check.
   explicit Chain(std::uint32_t max_segments = kDefaultMaxSegments)
-      : segs_(std::make_unique<Segment[]>(max_segments)), cap_(max_segments) {}
+      : segs_(std::make_unique<Segment[]>(std::max<std::uint32_t>(max_segments, 1))),
+        cap_(std::max<std::uint32_t>(max_segments, 1)) {}
   Chain(Chain&&) noexcept = default;
   Chain& operator=(Chain&&) noexcept = default;
 
@@ -70,7 +73,7 @@ class Chain {
 
   // The walkers' burst fast path: the chain becomes the one buffer [gpa, gpa+len) at host `data`,
   // which the caller checked is non-empty, does not wrap and lies inside one mapped region (what
-  // append_single() would find); capacity() >= 1. Same state as reset(h) + append_single().
+  // append_single() would find). Same state as reset(h) + append_single().
   void set_single(Head h, std::byte* data, std::uint32_t len, std::uint64_t gpa, bool writable) noexcept {
     head_ = h;
     segs_[0] = Segment{data, len, gpa};
@@ -90,7 +93,7 @@ class Chain {
   // result as append(); falls back to it for an empty buffer, a region edge or any error.
   template <GuestMemory M>
   Errc append_single(const M& mem, std::uint64_t gpa, std::uint32_t len, bool writable) noexcept {
-    if (cap_ != 0 && gpa + len > gpa) [[likely]] {  // len != 0 and no wrap
+    if (gpa + len > gpa) [[likely]] {  // len != 0 and no wrap
       const std::span<std::byte> s = mem.translate(gpa, len);
       if (s.size() == len) [[likely]] {
         segs_[0] = Segment{s.data(), len, gpa};

@@ -159,6 +159,7 @@ class SplitDeviceRing {
     // §2.7.6: the driver never exposes more than Queue Size heads beyond what the device consumed.
     if (pending > size_) [[unlikely]]
       return break_ring(Errc::avail_index_jump);
+    if (pending == 0) return n;  // busy-poll finds the ring empty most of the time
     const std::size_t end = n + std::min<std::size_t>(out.size() - n, pending);
     if (const Errc e = pop_run(out.data(), n, end); e != Errc::ok) [[unlikely]]
       return break_ring(e);
@@ -365,42 +366,45 @@ class SplitDeviceRing {
   // produce for it. Anything else goes through walk_one() (the general walk, same errors), which
   // may refill the cache.
   Errc pop_run(Chain* out, std::size_t i, const std::size_t end) noexcept {
+    // Everything the loop needs lives in locals: stores into the chains may alias the ring's
+    // members, which would force a reload of each per head.
     const SplitDesc* const desc = view_.desc;
     const std::uint16_t* const avail_ring = view_.avail_ring;
-    const std::uint16_t mask = mask_;
-    const std::uint16_t size = size_;
+    const std::uint16_t mask = mask_;  // Queue Size - 1
     std::uint16_t next = next_avail_;
     std::uint64_t c_gpa = tcache_.gpa();
     std::uint64_t c_size = tcache_.size();
     std::byte* c_host = tcache_.host();
     Errc e = Errc::ok;
-    for (; i < end; ++i) {
+    Chain* c = out + i;
+    for (Chain* const stop = out + end; c != stop; ++c) {
       // relaxed: the ring entry is ordered by the avail->idx acquire in pop_pending().
       const std::uint16_t head = load_relaxed(avail_ring[next & mask]);
       // §2.7.6: ring[] holds descriptor-table indexes, so a head must be < Queue Size.
-      if (head >= size) [[unlikely]] {
+      if (head > mask) [[unlikely]] {
         e = Errc::head_out_of_range;
         break;
       }
       const SplitDesc d = read_once<SplitDesc>(&desc[head]);
       const std::uint64_t off = d.addr - c_gpa;
-      Chain& c = out[i];
       // Lone, non-empty, no address wrap, wholly inside the cached region (c_size 0 = empty).
       if ((d.flags & (kDescFNext | kDescFIndirect)) == 0 && d.addr + d.len > d.addr &&
-          off < c_size && d.len <= c_size - off && c.capacity() != 0) [[likely]] {
-        c.set_single(Head{head, 1}, c_host + off, d.len, d.addr, (d.flags & kDescFWrite) != 0);
+          off < c_size && d.len <= c_size - off) [[likely]] {
+        c->set_single(Head{head, 1}, c_host + off, d.len, d.addr, (d.flags & kDescFWrite) != 0);
       } else {
-        e = walk_one(head, d, c);
+        e = walk_one(head, d, *c);
         if (e != Errc::ok) [[unlikely]]
           break;
         c_gpa = tcache_.gpa();
         c_size = tcache_.size();
         c_host = tcache_.host();
       }
-      if (inflight_log_ != nullptr) [[unlikely]]
-        inflight_log_->split_pop(head);
       ++next;
     }
+    // Recorded after the walk (a separate loop keeps the walk's registers free), still before
+    // any of these heads reaches the caller; a head that failed its walk is not recorded.
+    if (inflight_log_ != nullptr) [[unlikely]]
+      for (const Chain* p = out + i; p != c; ++p) inflight_log_->split_pop(p->head().id);
     inflight_ = static_cast<std::uint16_t>(inflight_ + (next - next_avail_));
     next_avail_ = next;
     return e;
