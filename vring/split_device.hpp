@@ -221,14 +221,14 @@ class SplitDeviceRing {
   bool needs_notification() {
     if (broken_ || !configured_) [[unlikely]]
       return false;
+    const std::uint16_t old_idx = signalled_used_;
+    const bool valid = signalled_valid_;
+    if (valid && old_idx == used_idx_) return false;  // nothing new since the last decision
+    signalled_used_ = used_idx_;
+    signalled_valid_ = true;
     // full fence: our used->idx store must be visible before we read used_event / avail->flags;
     // pairs with the driver's full fence between writing used_event/flags and re-reading used->idx.
     full_fence();
-    const std::uint16_t old_idx = signalled_used_;
-    const bool valid = signalled_valid_;
-    signalled_used_ = used_idx_;
-    signalled_valid_ = true;
-    if (valid && old_idx == used_idx_) return false;  // nothing new since the last decision
     if (event_idx_) {
       if (!valid) return true;
       // relaxed: ordered by the full fence above; the driver writes used_event before its fence.
@@ -390,6 +390,8 @@ class SplitDeviceRing {
       // Lone, non-empty, no address wrap, wholly inside the cached region (c_size 0 = empty).
       if ((d.flags & (kDescFNext | kDescFIndirect)) == 0 && d.addr + d.len > d.addr &&
           off < c_size && d.len <= c_size - off) [[likely]] {
+        // The buffer's first line is the next thing the device touches (header check or write).
+        __builtin_prefetch(c_host + off);
         c->set_single(Head{head, 1}, c_host + off, d.len, d.addr, (d.flags & kDescFWrite) != 0);
       } else {
         e = walk_one(head, d, *c);
