@@ -374,64 +374,82 @@ class PackedDeviceRing {
   }
 
   // The burst loop: pops into out[n...] while the next head is available; n and inflight_ count
-  // the buffers popped (the failing one excluded; an error breaks the ring anyway). Cursor, ring
-  // pointer and the cached region stay in registers; a lone descriptor (no NEXT, no INDIRECT)
-  // with an id < Queue Size whose buffer lies inside the cached region becomes its chain
-  // directly (recorded in the inflight log as walk_list() records it), which is exactly what
-  // walk() produces for it. Anything else goes through walk() (same errors), which may refill
-  // the cache.
+  // the buffers popped (the failing one excluded; an error breaks the ring anyway). Whether an
+  // inflight log is attached is decided once per burst: the untracked loop (the common case)
+  // carries no recording code, so the cursor, count, ring pointer and cached region all stay in
+  // registers. A lone descriptor (no NEXT, no INDIRECT) with an id < Queue Size whose buffer
+  // lies inside the cached region becomes its chain directly (recorded in the inflight log as
+  // walk_list() records it), which is exactly what walk() produces for it. Anything else goes
+  // through walk() (same errors), which may refill the cache.
   Errc pop_run(std::span<Chain> out, std::size_t& n) noexcept {
+    return inflight_log_ != nullptr ? pop_loop<true>(out, n) : pop_loop<false>(out, n);
+  }
+
+  template <bool kTracked>
+  Errc pop_loop(std::span<Chain> out, std::size_t& n_io) noexcept {
     PackedDesc* const desc = view_.desc;
     const std::uint16_t size = size_;
-    PackedCursor pos = avail_;
+    std::uint16_t idx = avail_.idx;
+    // The AVAIL/USED pattern of an available head at this wrap (§2.8.1: AVAIL == wrap counter,
+    // USED != wrap counter); both bits flip when the cursor wraps.
+    std::uint16_t avail_bits = avail_.wrap ? kDescFAvail : kDescFUsed;
     std::uint64_t c_gpa = tcache_.gpa();
     std::uint64_t c_size = tcache_.size();
     std::byte* c_host = tcache_.host();
-    const std::size_t start = n;
     Errc e = Errc::ok;
-    Chain* const chains = out.data();
-    const std::size_t count = out.size();
-    for (; n < count; ++n) {
+    Chain* c = out.data() + n_io;
+    Chain* const end = out.data() + out.size();
+    Chain* const first = c;
+    for (; c != end; ++c) {
+      const PackedDesc* const dp = desc + idx;
       // acquire: pairs with the driver's release store of the head descriptor's flags, made
       // after the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
-      const std::uint16_t head_flags = load_acquire(desc[pos.idx].flags);
-      // is_available() as one compare: AVAIL == wrap and USED != wrap (§2.8.1).
-      if ((head_flags & (kDescFAvail | kDescFUsed)) != (pos.wrap ? kDescFAvail : kDescFUsed)) break;
-      Chain& c = chains[n];
+      const std::uint16_t head_flags = load_acquire(dp->flags);
+      if ((head_flags & (kDescFAvail | kDescFUsed)) != avail_bits) break;
       if ((head_flags & (kDescFNext | kDescFIndirect)) == 0) [[likely]] {
-        PackedDesc d = read_once<PackedDesc>(&desc[pos.idx]);
+        PackedDesc d = read_once<PackedDesc>(dp);
         d.flags = head_flags;  // the value availability was decided on (not fetched twice)
         const std::uint64_t off = d.addr - c_gpa;
         // Lone, non-empty, no address wrap, inside the cached region, §2.8.6 id < Queue Size.
-        if (d.addr + d.len > d.addr && off < c_size && d.len <= c_size - off && d.id < size &&
-            c.capacity() != 0) [[likely]] {
-          c.set_single(Head{d.id, 1}, c_host + off, d.len, d.addr, (head_flags & kDescFWrite) != 0);
-          // As walk_list() records a one-descriptor list; a corrupt free list (front-end
-          // memory) ends the tracking, not the ring.
-          if (inflight_log_ != nullptr && !inflight_log_->packed_pop_desc(d, true, true)) [[unlikely]]
-            inflight_log_ = nullptr;
-          pos.advance(1, size);
+        // (Chain::capacity() >= 1 always: the constructor clamps it.)
+        if (d.addr + d.len > d.addr && off < c_size && d.len <= c_size - off && d.id < size)
+            [[likely]] {
+          c->set_single(Head{d.id, 1}, c_host + off, d.len, d.addr, (head_flags & kDescFWrite) != 0);
+          if constexpr (kTracked) {
+            // As walk_list() records a one-descriptor list; a corrupt free list (front-end
+            // memory) ends the tracking, not the ring.
+            if (inflight_log_ != nullptr && !inflight_log_->packed_pop_desc(d, true, true))
+                [[unlikely]]
+              inflight_log_ = nullptr;
+          }
+          if (++idx == size) [[unlikely]] {
+            idx = 0;
+            avail_bits ^= kDescFAvail | kDescFUsed;
+          }
           continue;
         }
       }
-      avail_ = pos;
-      e = walk(head_flags, c);
+      avail_ = PackedCursor{idx, avail_bits == kDescFAvail};
+      e = walk(head_flags, *c);
       if (e != Errc::ok) [[unlikely]]
         break;
-      pos = avail_;
+      idx = avail_.idx;
+      avail_bits = avail_.wrap ? kDescFAvail : kDescFUsed;
       c_gpa = tcache_.gpa();
       c_size = tcache_.size();
       c_host = tcache_.host();
     }
-    avail_ = pos;
-    inflight_ = static_cast<std::uint16_t>(inflight_ + (n - start));
+    avail_ = PackedCursor{idx, avail_bits == kDescFAvail};
+    const auto popped = static_cast<std::size_t>(c - first);
+    n_io += popped;
+    inflight_ = static_cast<std::uint16_t>(inflight_ + popped);
     return e;
   }
 
   // Walks the list starting at the avail cursor into `out`; advances the cursor on success.
   // `head_flags` is the (acquired) flags value availability was decided on: the head's flags are
   // not fetched twice. With an inflight log, every descriptor is recorded as it is accepted.
-  Errc walk(std::uint16_t head_flags, Chain& out) noexcept {
+  [[gnu::noinline]] Errc walk(std::uint16_t head_flags, Chain& out) noexcept {
     // A lone descriptor (no NEXT, no INDIRECT) is the common one-buffer list; with an inflight
     // log every descriptor must be recorded, so those take the general walk.
     if ((head_flags & (kDescFNext | kDescFIndirect)) == 0 && inflight_log_ == nullptr) [[likely]]
