@@ -295,10 +295,10 @@ class PackedDeviceRing {
       return;
     }
     PackedDesc* const desc = view_.desc;
-    const std::uint16_t size = size_;
+    const std::uint32_t size = size_;
     std::uint16_t* const ids = shadow_.get() + n_shadow_;
-    std::uint16_t idx = wr_idx_;
-    std::uint16_t bits = wr_bits_;
+    std::uint32_t idx = wr_idx_;
+    std::uint32_t bits = wr_bits_;
     std::size_t k = 0;
     if (n_shadow_ == 0) {  // the batch's first: its flags wait for flush()
       idx = used_.idx;
@@ -318,8 +318,8 @@ class PackedDeviceRing {
       ids[k] = h.id;
       advance_used(idx, bits, h.ndescs, size);
     }
-    wr_idx_ = idx;
-    wr_bits_ = bits;
+    wr_idx_ = static_cast<std::uint16_t>(idx);
+    wr_bits_ = static_cast<std::uint16_t>(bits);
     n_shadow_ += static_cast<std::uint32_t>(n);
     inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
   }
@@ -383,22 +383,31 @@ class PackedDeviceRing {
   }
 
   template <bool kTracked>
-  Errc pop_loop(std::span<Chain> out, std::size_t& n_io) noexcept {
+  [[gnu::always_inline]] Errc pop_loop(std::span<Chain> out, std::size_t& n_io) noexcept {
     PackedDesc* const desc = view_.desc;
+    PackedDesc* const ring_end = desc + size_;
     const std::uint16_t size = size_;
-    std::uint16_t idx = avail_.idx;
+    const PackedDesc* dp = desc + avail_.idx;  // the avail cursor, as a pointer
     // The AVAIL/USED pattern of an available head at this wrap (§2.8.1: AVAIL == wrap counter,
     // USED != wrap counter); both bits flip when the cursor wraps.
     std::uint16_t avail_bits = avail_.wrap ? kDescFAvail : kDescFUsed;
-    std::uint64_t c_gpa = tcache_.gpa();
-    std::uint64_t c_size = tcache_.size();
-    std::byte* c_host = tcache_.host();
+    std::uint64_t c_gpa = 0;
+    std::uint64_t c_size = 0;  // 0: nothing takes the fast path
+    std::byte* c_host = nullptr;
+    // The cached region, unless it reaches the top of the address space: then a buffer inside
+    // it cannot wrap, so the fast path needs no wrap check of its own.
+    auto load_cache = [&] {
+      c_gpa = tcache_.gpa();
+      c_size = tcache_.size();
+      c_host = tcache_.host();
+      if (c_gpa + c_size <= c_gpa) c_size = 0;
+    };
+    load_cache();
     Errc e = Errc::ok;
     Chain* c = out.data() + n_io;
     Chain* const end = out.data() + out.size();
     Chain* const first = c;
     for (; c != end; ++c) {
-      const PackedDesc* const dp = desc + idx;
       // acquire: pairs with the driver's release store of the head descriptor's flags, made
       // after the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
       const std::uint16_t head_flags = load_acquire(dp->flags);
@@ -407,10 +416,9 @@ class PackedDeviceRing {
         PackedDesc d = read_once<PackedDesc>(dp);
         d.flags = head_flags;  // the value availability was decided on (not fetched twice)
         const std::uint64_t off = d.addr - c_gpa;
-        // Lone, non-empty, no address wrap, inside the cached region, §2.8.6 id < Queue Size.
-        // (Chain::capacity() >= 1 always: the constructor clamps it.)
-        if (d.addr + d.len > d.addr && off < c_size && d.len <= c_size - off && d.id < size)
-            [[likely]] {
+        // Lone, non-empty (len - 1 wraps for 0), inside the cached region (so no address wrap,
+        // see load_cache), §2.8.6 id < Queue Size. (Chain::capacity() >= 1: chain.hpp.)
+        if (off < c_size && std::uint64_t{d.len} - 1 < c_size - off && d.id < size) [[likely]] {
           c->set_single(Head{d.id, 1}, c_host + off, d.len, d.addr, (head_flags & kDescFWrite) != 0);
           if constexpr (kTracked) {
             // As walk_list() records a one-descriptor list; a corrupt free list (front-end
@@ -419,24 +427,22 @@ class PackedDeviceRing {
                 [[unlikely]]
               inflight_log_ = nullptr;
           }
-          if (++idx == size) [[unlikely]] {
-            idx = 0;
+          if (++dp == ring_end) [[unlikely]] {
+            dp = desc;
             avail_bits ^= kDescFAvail | kDescFUsed;
           }
           continue;
         }
       }
-      avail_ = PackedCursor{idx, avail_bits == kDescFAvail};
+      avail_ = PackedCursor{static_cast<std::uint16_t>(dp - desc), avail_bits == kDescFAvail};
       e = walk(head_flags, *c);
       if (e != Errc::ok) [[unlikely]]
         break;
-      idx = avail_.idx;
+      dp = desc + avail_.idx;
       avail_bits = avail_.wrap ? kDescFAvail : kDescFUsed;
-      c_gpa = tcache_.gpa();
-      c_size = tcache_.size();
-      c_host = tcache_.host();
+      load_cache();
     }
-    avail_ = PackedCursor{idx, avail_bits == kDescFAvail};
+    avail_ = PackedCursor{static_cast<std::uint16_t>(dp - desc), avail_bits == kDescFAvail};
     const auto popped = static_cast<std::size_t>(c - first);
     n_io += popped;
     inflight_ = static_cast<std::uint16_t>(inflight_ + popped);
@@ -527,8 +533,8 @@ class PackedDeviceRing {
   [[gnu::always_inline]] void add_used(Head head, std::uint32_t written) {
     if (n_shadow_ == size_) [[unlikely]]
       flush_full();  // more pushes than pops (caller bug): keep the batch within the ring
-    std::uint16_t idx = wr_idx_;
-    std::uint16_t bits = wr_bits_;
+    std::uint32_t idx = wr_idx_;
+    std::uint32_t bits = wr_bits_;
     if (n_shadow_ == 0) {
       idx = used_.idx;
       bits = used_.wrap ? kUsedBits : 0;
@@ -540,31 +546,30 @@ class PackedDeviceRing {
     else store_relaxed(d.flags, flags);
     shadow_[n_shadow_++] = head.id;
     advance_used(idx, bits, head.ndescs, size_);
-    wr_idx_ = idx;
-    wr_bits_ = bits;
+    wr_idx_ = static_cast<std::uint16_t>(idx);
+    wr_bits_ = static_cast<std::uint16_t>(bits);
     if (inflight_ != 0) --inflight_;
   }
 
   // Writes the id and len of a used descriptor (§2.8.6: one per buffer, its id) and returns its
   // flags: §2.8.1 used = AVAIL and USED both equal to the device wrap counter (`bits`), §2.8.3
   // WRITE iff data was written (without it the driver ignores len).
-  static std::uint16_t write_used(PackedDesc& d, Head head, std::uint32_t len, std::uint16_t bits) {
+  static std::uint16_t write_used(PackedDesc& d, Head head, std::uint32_t len, std::uint32_t bits) {
     d.id = head.id;
     d.len = len;
     return static_cast<std::uint16_t>(bits | (len != 0 ? kDescFWrite : 0));
   }
   // Moves a used write cursor over one buffer's ring slots (§2.8.6, §2.8.8); a buffer occupies
   // 1..size slots: clamped so a caller bug cannot stall the cursor.
-  static void advance_used(std::uint16_t& idx, std::uint16_t& bits, std::uint16_t ndescs,
-                           std::uint16_t size) {
-    std::uint32_t next = std::uint32_t{idx} + ndescs;
-    if (std::uint32_t{ndescs} - 1u >= size) [[unlikely]]  // 0 or more than the ring: 1 / size
-      next = std::uint32_t{idx} + (ndescs == 0 ? 1u : size);
-    if (next >= size) {
-      next -= size;
+  static void advance_used(std::uint32_t& idx, std::uint32_t& bits, std::uint32_t ndescs,
+                           std::uint32_t size) {
+    if (ndescs - 1u >= size) [[unlikely]]  // 0 or more than the ring: 1 / size
+      ndescs = ndescs == 0 ? 1u : size;
+    idx += ndescs;
+    if (idx >= size) {
+      idx -= size;
       bits ^= kUsedBits;
     }
-    idx = static_cast<std::uint16_t>(next);
   }
 
   [[gnu::noinline, gnu::cold]] void flush_full() { flush(); }
