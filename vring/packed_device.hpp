@@ -16,6 +16,10 @@
 // slots the buffer occupied, and the used position advances by it (§2.8.6, §2.8.8).
 //
 // Contract: as SplitDeviceRing (single thread per ring; sticky broken state on guest violations).
+// push() writes each used descriptor into the ring at once, all but the batch's first complete
+// with flags; flush() publishes the batch by storing the first one's flags. configure() and
+// reset() drop unflushed pushes as before, but their later slots already hold used descriptors:
+// flush() before state() and reset() (Session::stop_ring does), or a driver may later read them.
 #pragma once
 
 #include <algorithm>
