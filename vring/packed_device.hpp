@@ -7,7 +7,7 @@
 //                         .avail = driver_event_area, .used = device_event_area}, base);
 //   Chain chain;
 //   while (*ring.pop(chain)) ring.push(chain, process(chain));   // (check the Result in real code)
-//   ring.flush();                            // ids/lens first, then the first used flags (release)
+//   ring.flush();                            // the batch's first used flags (release)
 //   if (ring.needs_notification()) call();
 //
 // Positions are {index, wrap_counter} cursors (§2.8.1: both wrap counters start at 1). A buffer
@@ -16,6 +16,10 @@
 // slots the buffer occupied, and the used position advances by it (§2.8.6, §2.8.8).
 //
 // Contract: as SplitDeviceRing (single thread per ring; sticky broken state on guest violations).
+// push() writes each used descriptor into the ring at once, all but the batch's first complete
+// with flags; flush() publishes the batch by storing the first one's flags. configure() and
+// reset() drop unflushed pushes as before, but their later slots already hold used descriptors:
+// flush() before state() and reset() (Session::stop_ring does), or a driver may later read them.
 #pragma once
 
 #include <algorithm>
@@ -65,7 +69,7 @@ class PackedDeviceRing {
     if (!areas_aligned(cfg.desc, cfg.avail, cfg.used)) [[unlikely]]
       return fail(Errc::misaligned_ring);
     if (shadow_capacity_ < cfg.size) {
-      shadow_ = std::make_unique<UsedSlot[]>(cfg.size);
+      shadow_ = std::make_unique<std::uint16_t[]>(cfg.size);
       shadow_capacity_ = cfg.size;
     }
     mem_ = mem;
@@ -159,42 +163,23 @@ class PackedDeviceRing {
     push_run(chains, n, [written](std::size_t) { return written; });
   }
 
-  // Writes one used descriptor per pushed buffer: ids, lens and flags of all but the first, then
-  // the first one's flags with ONE release store, so the driver never sees a partial batch (§2.8.9).
+  // Publishes every pushed buffer. push() already wrote each used descriptor (id, len, and the
+  // flags of all but the batch's first) at the write cursor; this stores the first one's flags
+  // with ONE release store, so the driver, which polls only its next used slot (§2.8.2), never
+  // sees a partial batch (§2.8.9).
   void flush() {
     if (n_shadow_ == 0 || broken_ || !configured_) return;
     const PackedCursor start = used_;
-    std::uint16_t first_flags = 0;
-    // Locals: the stores below go to guest memory, which may alias any member.
-    PackedDesc* const desc = view_.desc;
-    const UsedSlot* const shadow = shadow_.get();
-    const std::uint32_t count = n_shadow_;
-    const std::uint16_t size = size_;
-    PackedCursor pos = used_;
-    for (std::uint32_t i = 0; i < count; ++i) {
-      const UsedSlot& u = shadow[i];
-      PackedDesc& d = desc[pos.idx];
-      d.id = u.id;
-      d.len = u.len;
-      // §2.8.1: used = AVAIL and USED both equal to the device wrap counter. §2.8.3/§2.8.4: WRITE
-      // says len is meaningful (data was written); without it the driver ignores len.
-      const auto flags = static_cast<std::uint16_t>(
-          (pos.wrap ? (kDescFAvail | kDescFUsed) : 0) | (u.len != 0 ? kDescFWrite : 0));
-      if (i == 0) first_flags = flags;
-      // relaxed: published by the release store of the first descriptor's flags below.
-      else store_relaxed(d.flags, flags);
-      pos.advance(u.ndescs, size);
-    }
-    used_ = pos;
+    used_ = PackedCursor{wr_idx_, wr_bits_ != 0};
     if (inflight_log_ != nullptr) [[unlikely]] {  // rst: return the batch's entries, then publish
-      inflight_log_->packed_batch(n_shadow_, [s = shadow_.get()](std::uint32_t i) { return s[i].id; });
+      inflight_log_->packed_batch(n_shadow_, [s = shadow_.get()](std::uint32_t i) { return s[i]; });
       inflight_log_->packed_batch_end(used_);
     }
     // release: pairs with the driver's acquire load of the first used descriptor's flags; every
-    // used descriptor of this batch is written before it.
-    store_release(view_.desc[start.idx].flags, first_flags);
+    // used descriptor of this batch (written by push()) is written before it.
+    store_release(view_.desc[start.idx].flags, first_flags_);
     if (inflight_log_ != nullptr) [[unlikely]] {  // rst: clear the batch, move the rollback point
-      inflight_log_->packed_published(n_shadow_, [s = shadow_.get()](std::uint32_t i) { return s[i].id; });
+      inflight_log_->packed_published(n_shadow_, [s = shadow_.get()](std::uint32_t i) { return s[i]; });
       inflight_log_->packed_commit();
     }
     if (log_ != nullptr) [[unlikely]]
@@ -303,32 +288,48 @@ class PackedDeviceRing {
 
  private:
   // push_burst()'s loop: written_of(k) is chains[k]'s used length. With a dirty log, or more
-  // than the shadow array holds, one push() each.
+  // than the batch may hold, one push() each. Write cursor and wrap bits stay in locals: the
+  // descriptor stores go to guest memory, which may alias any member.
   template <class WrittenOf>
   void push_run(const Chain* chains, std::size_t n, WrittenOf written_of) {
-    if (broken_ || !configured_) [[unlikely]]
+    if (broken_ || !configured_ || n == 0) [[unlikely]]
       return;
     if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
       for (std::size_t k = 0; k < n; ++k) push(chains[k], written_of(k));
       return;
     }
-    UsedSlot* const dst = shadow_.get() + n_shadow_;
-    const std::uint16_t size = size_;
-    for (std::size_t k = 0; k < n; ++k) {
-      const Head h = chains[k].head();
-      // A buffer occupies 1..size slots; clamp so a caller bug cannot stall the used cursor.
-      const auto ndescs = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(h.ndescs, 1, size));
-      dst[k] = UsedSlot{h.id, ndescs, written_of(k)};
+    PackedDesc* const desc = view_.desc;
+    const std::uint32_t size = size_;
+    std::uint16_t* const ids = shadow_.get() + n_shadow_;
+    std::uint32_t idx = wr_idx_;
+    std::uint32_t bits = wr_bits_;
+    std::size_t k = 0;
+    if (n_shadow_ == 0) {  // the batch's first: its flags wait for flush()
+      idx = used_.idx;
+      bits = used_.wrap ? kUsedBits : 0;
+      const Head h = chains[0].head();
+      first_flags_ = write_used(desc[idx], h, written_of(0), bits);
+      ids[0] = h.id;
+      advance_used(idx, bits, h.ndescs, size);
+      k = 1;
     }
+    for (; k < n; ++k) {
+      const Head h = chains[k].head();
+      PackedDesc& d = desc[idx];
+      // relaxed: published by flush()'s release store of the batch's first flags; the driver
+      // polls only its next used slot (§2.8.2), so it cannot act on this one before that.
+      store_relaxed(d.flags, write_used(d, h, written_of(k), bits));
+      ids[k] = h.id;
+      advance_used(idx, bits, h.ndescs, size);
+    }
+    wr_idx_ = static_cast<std::uint16_t>(idx);
+    wr_bits_ = static_cast<std::uint16_t>(bits);
     n_shadow_ += static_cast<std::uint32_t>(n);
     inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
   }
 
-  struct UsedSlot {
-    std::uint16_t id;
-    std::uint16_t ndescs;
-    std::uint32_t len;
-  };
+  // AVAIL | USED: a used descriptor has both equal to the device wrap counter (§2.8.1).
+  static constexpr std::uint16_t kUsedBits = kDescFAvail | kDescFUsed;
   static constexpr std::uint16_t kEventFlagsMask = 0x3;  // desc_event_flags:2
 
   static bool aligned(const void* p, std::size_t a) {
@@ -374,64 +375,88 @@ class PackedDeviceRing {
   }
 
   // The burst loop: pops into out[n...] while the next head is available; n and inflight_ count
-  // the buffers popped (the failing one excluded; an error breaks the ring anyway). Cursor, ring
-  // pointer and the cached region stay in registers; a lone descriptor (no NEXT, no INDIRECT)
-  // with an id < Queue Size whose buffer lies inside the cached region becomes its chain
-  // directly (recorded in the inflight log as walk_list() records it), which is exactly what
-  // walk() produces for it. Anything else goes through walk() (same errors), which may refill
-  // the cache.
+  // the buffers popped (the failing one excluded; an error breaks the ring anyway). Whether an
+  // inflight log is attached is decided once per burst: the untracked loop (the common case)
+  // carries no recording code, so the cursor, count, ring pointer and cached region all stay in
+  // registers. A lone descriptor (no NEXT, no INDIRECT) with an id < Queue Size whose buffer
+  // lies inside the cached region becomes its chain directly (recorded in the inflight log as
+  // walk_list() records it), which is exactly what walk() produces for it. Anything else goes
+  // through walk() (same errors), which may refill the cache.
   Errc pop_run(std::span<Chain> out, std::size_t& n) noexcept {
+    return inflight_log_ != nullptr ? pop_loop<true>(out, n) : pop_loop<false>(out, n);
+  }
+
+  template <bool kTracked>
+  [[gnu::always_inline]] Errc pop_loop(std::span<Chain> out, std::size_t& n_io) noexcept {
     PackedDesc* const desc = view_.desc;
+    PackedDesc* const ring_end = desc + size_;
     const std::uint16_t size = size_;
-    PackedCursor pos = avail_;
-    std::uint64_t c_gpa = tcache_.gpa();
-    std::uint64_t c_size = tcache_.size();
-    std::byte* c_host = tcache_.host();
-    const std::size_t start = n;
-    Errc e = Errc::ok;
-    Chain* const chains = out.data();
-    const std::size_t count = out.size();
-    for (; n < count; ++n) {
-      // acquire: pairs with the driver's release store of the head descriptor's flags, made
-      // after the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
-      const std::uint16_t head_flags = load_acquire(desc[pos.idx].flags);
-      // is_available() as one compare: AVAIL == wrap and USED != wrap (§2.8.1).
-      if ((head_flags & (kDescFAvail | kDescFUsed)) != (pos.wrap ? kDescFAvail : kDescFUsed)) break;
-      Chain& c = chains[n];
-      if ((head_flags & (kDescFNext | kDescFIndirect)) == 0) [[likely]] {
-        PackedDesc d = read_once<PackedDesc>(&desc[pos.idx]);
-        d.flags = head_flags;  // the value availability was decided on (not fetched twice)
-        const std::uint64_t off = d.addr - c_gpa;
-        // Lone, non-empty, no address wrap, inside the cached region, §2.8.6 id < Queue Size.
-        if (d.addr + d.len > d.addr && off < c_size && d.len <= c_size - off && d.id < size &&
-            c.capacity() != 0) [[likely]] {
-          c.set_single(Head{d.id, 1}, c_host + off, d.len, d.addr, (head_flags & kDescFWrite) != 0);
-          // As walk_list() records a one-descriptor list; a corrupt free list (front-end
-          // memory) ends the tracking, not the ring.
-          if (inflight_log_ != nullptr && !inflight_log_->packed_pop_desc(d, true, true)) [[unlikely]]
-            inflight_log_ = nullptr;
-          pos.advance(1, size);
-          continue;
-        }
-      }
-      avail_ = pos;
-      e = walk(head_flags, c);
-      if (e != Errc::ok) [[unlikely]]
-        break;
-      pos = avail_;
+    const PackedDesc* dp = desc + avail_.idx;  // the avail cursor, as a pointer
+    // The AVAIL/USED pattern of an available head at this wrap (§2.8.1: AVAIL == wrap counter,
+    // USED != wrap counter); both bits flip when the cursor wraps.
+    std::uint16_t avail_bits = avail_.wrap ? kDescFAvail : kDescFUsed;
+    std::uint64_t c_gpa = 0;
+    std::uint64_t c_size = 0;  // 0: nothing takes the fast path
+    std::byte* c_host = nullptr;
+    // The cached region, unless it reaches the top of the address space: then a buffer inside
+    // it cannot wrap, so the fast path needs no wrap check of its own.
+    auto load_cache = [&] {
       c_gpa = tcache_.gpa();
       c_size = tcache_.size();
       c_host = tcache_.host();
+      if (c_gpa + c_size <= c_gpa) c_size = 0;
+    };
+    load_cache();
+    Errc e = Errc::ok;
+    Chain* c = out.data() + n_io;
+    Chain* const end = out.data() + out.size();
+    Chain* const first = c;
+    for (; c != end; ++c) {
+      // acquire: pairs with the driver's release store of the head descriptor's flags, made
+      // after the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
+      const std::uint16_t head_flags = load_acquire(dp->flags);
+      if ((head_flags & (kDescFAvail | kDescFUsed)) != avail_bits) break;
+      if ((head_flags & (kDescFNext | kDescFIndirect)) == 0) [[likely]] {
+        PackedDesc d = read_once<PackedDesc>(dp);
+        d.flags = head_flags;  // the value availability was decided on (not fetched twice)
+        const std::uint64_t off = d.addr - c_gpa;
+        // Lone, non-empty (len - 1 wraps for 0), inside the cached region (so no address wrap,
+        // see load_cache), §2.8.6 id < Queue Size. (Chain::capacity() >= 1: chain.hpp.)
+        if (off < c_size && std::uint64_t{d.len} - 1 < c_size - off && d.id < size) [[likely]] {
+          c->set_single(Head{d.id, 1}, c_host + off, d.len, d.addr, (head_flags & kDescFWrite) != 0);
+          if constexpr (kTracked) {
+            // As walk_list() records a one-descriptor list; a corrupt free list (front-end
+            // memory) ends the tracking, not the ring.
+            if (inflight_log_ != nullptr && !inflight_log_->packed_pop_desc(d, true, true))
+                [[unlikely]]
+              inflight_log_ = nullptr;
+          }
+          if (++dp == ring_end) [[unlikely]] {
+            dp = desc;
+            avail_bits ^= kDescFAvail | kDescFUsed;
+          }
+          continue;
+        }
+      }
+      avail_ = PackedCursor{static_cast<std::uint16_t>(dp - desc), avail_bits == kDescFAvail};
+      e = walk(head_flags, *c);
+      if (e != Errc::ok) [[unlikely]]
+        break;
+      dp = desc + avail_.idx;
+      avail_bits = avail_.wrap ? kDescFAvail : kDescFUsed;
+      load_cache();
     }
-    avail_ = pos;
-    inflight_ = static_cast<std::uint16_t>(inflight_ + (n - start));
+    avail_ = PackedCursor{static_cast<std::uint16_t>(dp - desc), avail_bits == kDescFAvail};
+    const auto popped = static_cast<std::size_t>(c - first);
+    n_io += popped;
+    inflight_ = static_cast<std::uint16_t>(inflight_ + popped);
     return e;
   }
 
   // Walks the list starting at the avail cursor into `out`; advances the cursor on success.
   // `head_flags` is the (acquired) flags value availability was decided on: the head's flags are
   // not fetched twice. With an inflight log, every descriptor is recorded as it is accepted.
-  Errc walk(std::uint16_t head_flags, Chain& out) noexcept {
+  [[gnu::noinline]] Errc walk(std::uint16_t head_flags, Chain& out) noexcept {
     // A lone descriptor (no NEXT, no INDIRECT) is the common one-buffer list; with an inflight
     // log every descriptor must be recorded, so those take the general walk.
     if ((head_flags & (kDescFNext | kDescFIndirect)) == 0 && inflight_log_ == nullptr) [[likely]]
@@ -511,11 +536,44 @@ class PackedDeviceRing {
 
   [[gnu::always_inline]] void add_used(Head head, std::uint32_t written) {
     if (n_shadow_ == size_) [[unlikely]]
-      flush_full();  // more pushes than pops (caller bug): keep the array bounded
-    // A buffer occupies 1..size slots; clamp so a caller bug cannot stall the used cursor.
-    const auto ndescs = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(head.ndescs, 1, size_));
-    shadow_[n_shadow_++] = UsedSlot{head.id, ndescs, written};
+      flush_full();  // more pushes than pops (caller bug): keep the batch within the ring
+    std::uint32_t idx = wr_idx_;
+    std::uint32_t bits = wr_bits_;
+    if (n_shadow_ == 0) {
+      idx = used_.idx;
+      bits = used_.wrap ? kUsedBits : 0;
+    }
+    PackedDesc& d = view_.desc[idx];
+    const std::uint16_t flags = write_used(d, head, written, bits);
+    if (n_shadow_ == 0) first_flags_ = flags;  // the batch's first: its flags wait for flush()
+    // relaxed: published by flush()'s release store of the batch's first flags (§2.8.2).
+    else store_relaxed(d.flags, flags);
+    shadow_[n_shadow_++] = head.id;
+    advance_used(idx, bits, head.ndescs, size_);
+    wr_idx_ = static_cast<std::uint16_t>(idx);
+    wr_bits_ = static_cast<std::uint16_t>(bits);
     if (inflight_ != 0) --inflight_;
+  }
+
+  // Writes the id and len of a used descriptor (§2.8.6: one per buffer, its id) and returns its
+  // flags: §2.8.1 used = AVAIL and USED both equal to the device wrap counter (`bits`), §2.8.3
+  // WRITE iff data was written (without it the driver ignores len).
+  static std::uint16_t write_used(PackedDesc& d, Head head, std::uint32_t len, std::uint32_t bits) {
+    d.id = head.id;
+    d.len = len;
+    return static_cast<std::uint16_t>(bits | (len != 0 ? kDescFWrite : 0));
+  }
+  // Moves a used write cursor over one buffer's ring slots (§2.8.6, §2.8.8); a buffer occupies
+  // 1..size slots: clamped so a caller bug cannot stall the cursor.
+  static void advance_used(std::uint32_t& idx, std::uint32_t& bits, std::uint32_t ndescs,
+                           std::uint32_t size) {
+    if (ndescs - 1u >= size) [[unlikely]]  // 0 or more than the ring: 1 / size
+      ndescs = ndescs == 0 ? 1u : size;
+    idx += ndescs;
+    if (idx >= size) {
+      idx -= size;
+      bits ^= kUsedBits;
+    }
   }
 
   [[gnu::noinline, gnu::cold]] void flush_full() { flush(); }
@@ -581,9 +639,12 @@ class PackedDeviceRing {
   bool notify_enabled_ = true;
   std::uint16_t device_event_flags_ = 0;  // our copy of device_event->flags
   std::uint16_t inflight_ = 0;
-  std::unique_ptr<UsedSlot[]> shadow_;
+  std::unique_ptr<std::uint16_t[]> shadow_;  // ids of the pushed, unpublished buffers
   std::uint32_t shadow_capacity_ = 0;
-  std::uint32_t n_shadow_ = 0;
+  std::uint32_t n_shadow_ = 0;                // pushed since the last flush()
+  std::uint16_t wr_idx_ = 0;                  // used write cursor (valid while n_shadow_ != 0)
+  std::uint16_t wr_bits_ = 0;                 // its AVAIL|USED pattern (kUsedBits or 0)
+  std::uint16_t first_flags_ = 0;             // flags of the batch's first used descriptor
   const DirtyLog* log_ = nullptr;
   std::uint64_t ring_log_gpa_ = 0;
   InflightLog* inflight_log_ = nullptr;

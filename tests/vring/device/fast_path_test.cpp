@@ -31,6 +31,27 @@ TYPED_TEST(FastPath, LoneDescriptorAddressWrapIsNotMapped) {
   this->expect_violation(Errc::address_not_mapped);
 }
 
+// A buffer ending exactly at 2^64 (gpa + len wraps to 0) in a region that reaches the top of the
+// address space, after that region was cached: the burst loop must not accept it (the slow path
+// reports address_not_mapped for any wrapping buffer).
+TYPED_TEST(FastPath, LoneDescriptorEndingAtTheTopOfTheCachedRegionIsNotMapped) {
+  auto& r = this->h;
+  constexpr std::uint64_t kTop = ~std::uint64_t{0} - 4095;  // [kTop, 2^64)
+  BufferMemory top(kTop, 4096);
+  r.guest.add_region(kTop, top.host(kTop), 4096);
+  ASSERT_TRUE(r.configure());
+  ASSERT_TRUE(r.drv.chain().readable(kTop, 16).build());
+  r.drv.publish();
+  ASSERT_TRUE(*r.ring.pop(r.chain));  // caches the top region
+  EXPECT_EQ(r.chain.readable()[0].data, top.host(kTop));
+  r.ring.push(r.chain, 0);
+  r.ring.flush();
+  ASSERT_TRUE(r.drv.read_used());
+  ChainBuilder b = r.drv.chain().readable(~std::uint64_t{0} - 15, 16);
+  this->publish(b);
+  this->expect_violation(Errc::address_not_mapped);
+}
+
 // A miss after a hit in another region: the cache must not answer for an address outside it.
 TYPED_TEST(FastPath, LoneDescriptorPastTheCachedRegionIsNotMapped) {
   auto& r = this->h;
@@ -169,6 +190,7 @@ TYPED_TEST(FastPath, PushBurstCompletesLikePushInOrder) {
   ASSERT_EQ(*got, 3u);
   r.ring.push_burst(chains.data(), 3, std::uint32_t{0});
   EXPECT_EQ(r.ring.inflight(), 0u);
+  EXPECT_FALSE(r.drv.read_used()) << "a pushed batch is invisible until flush()";
   r.ring.flush();
   for (const std::uint16_t id : ids) {
     const std::optional<UsedBuf> u = r.drv.read_used();
