@@ -192,14 +192,14 @@ class PackedDeviceRing {
   bool needs_notification() {
     if (broken_ || !configured_) [[unlikely]]
       return false;
+    const PackedCursor old_pos = signalled_used_;
+    const bool valid = signalled_valid_;
+    if (valid && old_pos == used_) return false;  // nothing new since the last decision
+    signalled_used_ = used_;
+    signalled_valid_ = true;
     // full fence: our used flags stores must be visible before we read the driver's suppression;
     // pairs with the driver's full fence between writing driver_event and re-checking used flags.
     full_fence();
-    const PackedCursor old_pos = signalled_used_;
-    const bool valid = signalled_valid_;
-    signalled_used_ = used_;
-    signalled_valid_ = true;
-    if (valid && old_pos == used_) return false;  // nothing new since the last decision
     // acquire: pairs with the driver's release store of driver_event->flags after off_wrap.
     const std::uint16_t flags = load_acquire(view_.driver_event->flags) & kEventFlagsMask;
     if (flags == kRingEventFlagsDisable) return false;
@@ -423,6 +423,7 @@ class PackedDeviceRing {
         // Lone, non-empty (len - 1 wraps for 0), inside the cached region (so no address wrap,
         // see load_cache), §2.8.6 id < Queue Size. (Chain::capacity() >= 1: chain.hpp.)
         if (off < c_size && std::uint64_t{d.len} - 1 < c_size - off && d.id < size) [[likely]] {
+          __builtin_prefetch(c_host + off);  // the header check or write after the burst
           c->set_single(Head{d.id, 1}, c_host + off, d.len, d.addr, (head_flags & kDescFWrite) != 0);
           if constexpr (kTracked) {
             // As walk_list() records a one-descriptor list; a corrupt free list (front-end
