@@ -423,7 +423,6 @@ class PackedDeviceRing {
         // Lone, non-empty (len - 1 wraps for 0), inside the cached region (so no address wrap,
         // see load_cache), §2.8.6 id < Queue Size. (Chain::capacity() >= 1: chain.hpp.)
         if (off < c_size && std::uint64_t{d.len} - 1 < c_size - off && d.id < size) [[likely]] {
-          __builtin_prefetch(c_host + off);  // the header check or write after the burst
           c->set_single(Head{d.id, 1}, c_host + off, d.len, d.addr, (head_flags & kDescFWrite) != 0);
           if constexpr (kTracked) {
             // As walk_list() records a one-descriptor list; a corrupt free list (front-end

@@ -390,8 +390,6 @@ class SplitDeviceRing {
       // Lone, non-empty, no address wrap, wholly inside the cached region (c_size 0 = empty).
       if ((d.flags & (kDescFNext | kDescFIndirect)) == 0 && d.addr + d.len > d.addr &&
           off < c_size && d.len <= c_size - off) [[likely]] {
-        // The buffer's first line is the next thing the device touches (header check or write).
-        __builtin_prefetch(c_host + off);
         c->set_single(Head{head, 1}, c_host + off, d.len, d.addr, (d.flags & kDescFWrite) != 0);
       } else {
         e = walk_one(head, d, *c);
