@@ -147,6 +147,27 @@ class Chain {
   std::uint32_t writable_bytes_ = 0;
 };
 
+// The per-buffer rules every general device walk applies, in this order, to each buffer
+// descriptor of a chain (direct or in an indirect table): at most `max_buffers` of them (the
+// device's max_chain_len, default Queue Size: §2.7.5.2, §2.8.5); no device-readable buffer after
+// a device-writable one, even an empty writable one (§2.7.4.2, §2.8.17); then Chain::append's own
+// checks (length, mapping, segments).
+struct BufferRules {
+  std::uint32_t max_buffers;
+  std::uint32_t buffers = 0;
+  bool seen_writable = false;
+
+  template <GuestMemory M>
+  Errc append(Chain& out, const M& mem, std::uint64_t gpa, std::uint32_t len, bool writable) noexcept {
+    if (++buffers > max_buffers) [[unlikely]]
+      return Errc::chain_too_long;
+    if (!writable && seen_writable) [[unlikely]]
+      return Errc::readable_after_writable;
+    seen_writable = seen_writable || writable;
+    return out.append(mem, gpa, len, writable);
+  }
+};
+
 // Copies out of the device-readable segments, as a byte stream.
 class ChainReader {
  public:

@@ -532,7 +532,7 @@ class PackedDeviceRing {
   // §2.8.7 / §2.8.19: an INDIRECT descriptor is alone in its list (not linked by NEXT), needs the
   // feature, and points to len / 16 sequential pvirtq_desc whose only valid flag is WRITE.
   Errc walk_indirect(const CachedMemory<M>& mem, const PackedDesc& d, std::uint32_t slot,
-                     Chain& out, std::uint32_t& buffers) noexcept;
+                     Chain& out, BufferRules& rules) noexcept;
 
   [[gnu::always_inline]] void add_used(Head head, std::uint32_t written) {
     if (n_shadow_ == size_) [[unlikely]]

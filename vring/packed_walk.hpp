@@ -14,8 +14,7 @@ Errc PackedDeviceRing<M>::walk_list(Fetch&& fetch, Record&& record, Chain& out) 
   const CachedMemory<M> mem = cached_mem();
   out.reset(Head{0, 0});
   std::uint32_t slots = 0;
-  std::uint32_t buffers = 0;
-  bool seen_writable = false;
+  BufferRules rules{max_chain_len_};  // shared with the indirect table (then alone in the list)
   std::uint16_t id = 0;
   for (;;) {
     // §2.8.17: a list is never longer than the Queue Size (and cannot loop).
@@ -27,22 +26,15 @@ Errc PackedDeviceRing<M>::walk_list(Fetch&& fetch, Record&& record, Chain& out) 
     // Buffer ids name driver state of at most Queue Size buffers; §2.8.6: "Buffer ID is
     // included in the last descriptor in the list" (an indirect descriptor is alone).
     if ((d.flags & kDescFIndirect) != 0) [[unlikely]] {
-      if (const Errc e = walk_indirect(mem, d, slots, out, buffers); e != Errc::ok) return e;
+      if (const Errc e = walk_indirect(mem, d, slots, out, rules); e != Errc::ok) return e;
       if (d.id >= size_) [[unlikely]]
         return Errc::packed_id_out_of_range;
       record(d, slots == 1, true);
       id = d.id;
       break;
     }
-    // Device limit (§2.8.5: "if not limited, the maximum ... is the virt queue size").
-    if (++buffers > max_chain_len_) [[unlikely]]
-      return Errc::chain_too_long;
-    const bool writable = (d.flags & kDescFWrite) != 0;
-    // §2.8.17: device-writable elements after all device-readable ones.
-    if (!writable && seen_writable) [[unlikely]]
-      return Errc::readable_after_writable;
-    seen_writable = seen_writable || writable;
-    if (const Errc e = out.append(mem, d.addr, d.len, writable); e != Errc::ok) [[unlikely]]
+    if (const Errc e = rules.append(out, mem, d.addr, d.len, (d.flags & kDescFWrite) != 0);
+        e != Errc::ok) [[unlikely]]
       return e;
     const bool last = (d.flags & kDescFNext) == 0;
     if (last && d.id >= size_) [[unlikely]]
@@ -61,7 +53,7 @@ Errc PackedDeviceRing<M>::walk_list(Fetch&& fetch, Record&& record, Chain& out) 
 template <GuestMemory M>
 Errc PackedDeviceRing<M>::walk_indirect(const CachedMemory<M>& mem, const PackedDesc& d,
                                         std::uint32_t slot, Chain& out,
-                                        std::uint32_t& buffers) noexcept {
+                                        BufferRules& rules) noexcept {
   if (!indirect_) [[unlikely]]
     return Errc::indirect_not_negotiated;
   // "MUST NOT write direct descriptors with DESC_F_INDIRECT set in a list linked by NEXT"
@@ -75,18 +67,13 @@ Errc PackedDeviceRing<M>::walk_indirect(const CachedMemory<M>& mem, const Packed
   if (table == nullptr) [[unlikely]]
     return Errc::address_not_mapped;
   const std::uint32_t entries = d.len / sizeof(PackedDesc);
-  bool seen_writable = false;
   for (std::uint32_t i = 0; i < entries; ++i) {
     const PackedDesc e = read_once<PackedDesc>(table + std::size_t{i} * sizeof(PackedDesc));
     if ((e.flags & kDescFIndirect) != 0) [[unlikely]]  // §2.8.19: only WRITE is valid here
       return Errc::indirect_in_indirect;
-    if (++buffers > max_chain_len_) [[unlikely]]
-      return Errc::chain_too_long;
-    const bool writable = (e.flags & kDescFWrite) != 0;  // NEXT is ignored in the table
-    if (!writable && seen_writable) [[unlikely]]
-      return Errc::readable_after_writable;
-    seen_writable = seen_writable || writable;
-    if (const Errc err = out.append(mem, e.addr, e.len, writable); err != Errc::ok) [[unlikely]]
+    // NEXT is ignored in the table.
+    if (const Errc err = rules.append(out, mem, e.addr, e.len, (e.flags & kDescFWrite) != 0);
+        err != Errc::ok) [[unlikely]]
       return err;
   }
   return Errc::ok;

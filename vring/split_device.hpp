@@ -439,9 +439,8 @@ class SplitDeviceRing {
     std::uint32_t table_len = size_;  // entries in the table being walked
     std::uint32_t ttl = size_;        // visits left before a revisit is certain: a loop
     std::uint32_t idx = head;
-    std::uint32_t buffers = 0;        // buffer descriptors in the whole chain
+    BufferRules rules{max_chain_len_};  // over the whole chain, indirect table included
     bool in_indirect = false;
-    bool seen_writable = false;
     // Each visit copies its descriptor once (read_once) before any field is checked or used.
     for (SplitDesc d = first;; d = read_once<SplitDesc>(table + std::size_t{idx} * sizeof(SplitDesc))) {
       // §2.7.5.2: "loops in the descriptor chain are forbidden" - a table of N entries cannot
@@ -458,15 +457,8 @@ class SplitDeviceRing {
         in_indirect = true;
         continue;
       }
-      // §2.7.5.2 / device limit: at most max_chain_len (default Queue Size) buffers per chain.
-      if (++buffers > max_chain_len_) [[unlikely]]
-        return Errc::chain_too_long;
-      const bool writable = (d.flags & kDescFWrite) != 0;
-      // §2.7.4.2: device-writable descriptors come after all device-readable ones.
-      if (!writable && seen_writable) [[unlikely]]
-        return Errc::readable_after_writable;
-      seen_writable = seen_writable || writable;
-      if (const Errc e = out.append(mem, d.addr, d.len, writable); e != Errc::ok) [[unlikely]]
+      if (const Errc e = rules.append(out, mem, d.addr, d.len, (d.flags & kDescFWrite) != 0);
+          e != Errc::ok) [[unlikely]]
         return e;
       if ((d.flags & kDescFNext) == 0) return Errc::ok;
       // §2.7.5: next indexes the current table (descriptor table or indirect table).
