@@ -82,7 +82,9 @@ class Backend {
   // busy-poll mode with driver notifications suppressed.
   virtual void process(VirtQueue& q) = 0;
   // A device with asynchronous completions (io_uring) exposes a pollable fd per queue; the
-  // worker watches it and calls complete() when it is readable (and on every busy-poll pass).
+  // worker watches it and calls complete() when it is readable. A polled queue gets only
+  // process() on each pass (complete() when its fd is found readable, at most every
+  // Worker::kBackstopPasses passes), so process() must also pick up completions that are ready.
   virtual int completion_fd(VirtQueue& q);
   virtual void complete(VirtQueue& q);
 

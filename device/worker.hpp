@@ -8,7 +8,9 @@
 // The thread epolls the kick eventfds (read it, count the kick in QueueStats, call
 // backend.process(q)), the device completion fds (Backend::completion_fd / complete) and its own
 // wake eventfd. In busy-poll mode (or for a queue whose SET_VRING_KICK had no fd) it disables
-// driver notifications and calls process() on every pass instead of sleeping.
+// driver notifications and calls process() on every pass instead of sleeping. While every queue
+// is polled, the fds are a backstop read once every kBackstopPasses passes: an epoll_wait() per
+// pass would cost a syscall per burst.
 //
 // Inline mode (`Worker(backend, busy_poll, id, Worker::kInline)`): no thread. The owner calls
 // poll_once() from its own thread, which is also the thread that handles the Session's messages,
@@ -68,6 +70,8 @@ class Worker {
   // constructor and would race with this write).
   void set_poll_after_kick(bool on) { poll_after_kick_ = on; }
   static constexpr std::uint32_t kHotIdlePasses = 256;
+  // With every queue polled, the epoll set is read once every kBackstopPasses passes.
+  static constexpr std::uint32_t kBackstopPasses = 64;
 
   // Inline mode only: one pass of the loop run() repeats (new items, kicks, completions and, for
   // polled queues, process()), without blocking. Must run on the thread that calls set_items().
@@ -81,6 +85,7 @@ class Worker {
   void rebuild(std::vector<WorkItem>& items);  // a kick fd epoll refuses: that item is polled
   void serve_event(const std::vector<WorkItem>& items, std::uint64_t data);
   void poll_pass(const std::vector<WorkItem>& items);
+  bool events_due();  // false: skip this pass's epoll_wait (every queue is polled)
   void adopt(std::vector<WorkItem> items);
   void heat(const std::vector<WorkItem>& items);
   void hot_pass(const std::vector<WorkItem>& items);
@@ -91,6 +96,8 @@ class Worker {
   proto::EventFd wake_;
   proto::UniqueFd epoll_;  // worker thread only (rebuilt while parked)
   bool any_polled_ = false;  // worker thread only
+  bool all_polled_ = false;  // worker thread only: every item is polled (busy-poll or no kick fd)
+  std::uint32_t passes_since_events_ = 0;  // worker thread only
 
   std::mutex mu_;
   std::condition_variable cv_;

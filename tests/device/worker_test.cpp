@@ -21,6 +21,20 @@ class CountingBackend final : public Backend {
   std::atomic<int> calls{0};
 };
 
+// Counts process() and complete() calls; its completion fd is an eventfd the test signals.
+class CompletingBackend final : public Backend {
+ public:
+  DeviceInfo info() const override { return {.device_id = 4, .name = "complete", .num_queues = 1}; }
+  void process(VirtQueue&) override { ++processed; }
+  int completion_fd(VirtQueue&) override { return done.fd(); }
+  void complete(VirtQueue&) override {
+    ++completed;
+    (void)done.drain();
+  }
+  proto::EventFd done = std::move(*proto::EventFd::create(true));
+  std::uint32_t processed = 0, completed = 0;
+};
+
 std::unique_ptr<VirtQueue> unconfigured_queue() {
   return std::make_unique<VirtQueue>(0, vring::make_device_queue<vring::RegionTable>(0), false, -1, -1,
                                      nullptr, nullptr, 8);
@@ -67,6 +81,24 @@ TEST(Worker, KickRunsProcessAndCountsIt) {
   ASSERT_TRUE(kick->signal());
   ASSERT_TRUE(wait_for(backend.calls, 1));
   EXPECT_EQ(q->stats().kicks.load(), 1u);
+}
+
+// Busy-poll: process() runs every pass (it reaps ready completions itself); complete() runs only
+// when the completion fd is readable, found by the epoll backstop within kBackstopPasses passes.
+// Reading the fd (or epolling it) on every pass cost a syscall per burst.
+TEST(Worker, BusyPollReadsCompletionFdOnlyAsBackstop) {
+  CompletingBackend backend;
+  auto q = unconfigured_queue();
+  Worker w(backend, /*busy_poll=*/true, 0, Worker::kInline);
+  w.set_items({{q.get(), -1, false}});
+  constexpr std::uint32_t kPasses = 2 * Worker::kBackstopPasses;
+  for (std::uint32_t i = 0; i < kPasses; ++i) w.poll_once();
+  EXPECT_EQ(backend.processed, kPasses);
+  EXPECT_EQ(backend.completed, 0u) << "complete() ran on passes whose completion fd was not readable";
+  ASSERT_TRUE(backend.done.signal());
+  for (std::uint32_t i = 0; i < Worker::kBackstopPasses; ++i) w.poll_once();
+  EXPECT_EQ(backend.completed, 1u) << "the epoll backstop did not serve the readable completion fd";
+  EXPECT_EQ(backend.processed, kPasses + Worker::kBackstopPasses);
 }
 
 }  // namespace
