@@ -71,7 +71,7 @@ class Worker {
   void set_poll_after_kick(bool on) { poll_after_kick_ = on; }
   static constexpr std::uint32_t kHotIdlePasses = 256;
   // With every queue polled, the epoll set is read once every kBackstopPasses passes.
-  static constexpr std::uint32_t kBackstopPasses = 64;
+  static constexpr std::uint32_t kBackstopPasses = 256;
 
   // Inline mode only: one pass of the loop run() repeats (new items, kicks, completions and, for
   // polled queues, process()), without blocking. Must run on the thread that calls set_items().
