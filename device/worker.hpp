@@ -5,8 +5,8 @@
 //   w.set_items({{&vq, kick_fd, /*process_now=*/true}});
 //   w.resume();                       // the worker rebuilds its epoll set and runs again
 //
-// The thread epolls the kick eventfds (read it, count the kick in QueueStats, call
-// backend.process(q)), the device completion fds (Backend::completion_fd / complete) and its own
+// The thread epolls the kick eventfds (edge-triggered: count the kick in QueueStats, call
+// backend.process(q); the counter is never read), the device completion fds (Backend::completion_fd / complete) and its own
 // wake eventfd. In busy-poll mode (or for a queue whose SET_VRING_KICK had no fd) it disables
 // driver notifications and calls process() on every pass instead of sleeping. While every queue
 // is polled, the fds are a backstop read once every kBackstopPasses passes: an epoll_wait() per

@@ -64,6 +64,9 @@ Expected<std::unique_ptr<BlkQueue>, std::string> BlkQueue::create(const BlkShare
   int rc = ::io_uring_queue_init(uring_entries(shared.max_queue_size), &q->uring_, 0);
   if (rc < 0) return Unexpected<std::string>(uring_error(index, "io_uring_queue_init", rc));
   q->uring_live_ = true;
+  // Every completion signals it. (io_uring_register_eventfd_async would spare the signal of a
+  // read served inside io_uring_submit(), but it signals only completions posted by io-wq
+  // workers: an O_DIRECT completion would then wake nobody.)
   rc = ::io_uring_register_eventfd(&q->uring_, q->efd_.fd());
   if (rc < 0) return Unexpected<std::string>(uring_error(index, "io_uring_register_eventfd", rc));
   // Fixed files spare the kernel an fd lookup and reference per request.
@@ -302,14 +305,22 @@ void BlkQueue::process(Ring& ring, VirtQueue& q) {
     }
     if (*n < room) break;
   }
-  submit();  // one io_uring_submit for the whole burst
-  // Reads served from the page cache complete inside io_uring_submit: reap them now, so they share
-  // this burst's flush and call instead of costing a completion_fd wake-up of their own.
-  if (::io_uring_cq_ready(&uring_) != 0) {
-    pushed += reap(ring);
-    submit();
-  }
+  // One io_uring_submit for the whole burst; what completed inside it shares this burst's flush
+  // and call.
+  pushed += submit_and_reap(ring);
   publish(ring, q, pushed);
+}
+
+template <class Ring>
+std::uint32_t BlkQueue::submit_and_reap(Ring& ring) {
+  std::uint32_t pushed = 0;
+  for (;;) {
+    submit();
+    // Whatever completed inside submit() (page-cache reads) is in the CQ now: reaped here it
+    // shares this burst's flush and call instead of waiting for its completion_fd wake-up.
+    if (::io_uring_cq_ready(&uring_) == 0) return pushed;
+    pushed += reap(ring);  // may queue continuations (short transfers, discard segments)
+  }
 }
 
 template <class Ring>
@@ -348,9 +359,7 @@ void BlkQueue::publish(Ring& ring, VirtQueue& q, std::uint32_t pushed) {
 template <class Ring>
 void BlkQueue::complete(Ring& ring, VirtQueue& q) {
   (void)efd_.drain();  // before reaping: a CQE posted after this re-arms the fd
-  const std::uint32_t pushed = reap(ring);
-  submit();  // continuations of short / split transfers and discard segments
-  publish(ring, q, pushed);
+  publish(ring, q, submit_and_reap(ring));
 }
 
 template <class Ring>

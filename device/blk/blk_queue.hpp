@@ -96,6 +96,9 @@ class BlkQueue {
   void submit();
   template <class Ring>
   std::uint32_t reap(Ring& ring);
+  // submit() and reap() until the CQ stays empty; returns the requests pushed.
+  template <class Ring>
+  std::uint32_t submit_and_reap(Ring& ring);
   template <class Ring>
   void publish(Ring& ring, VirtQueue& q, std::uint32_t pushed);
   void log_no_status();

@@ -83,6 +83,28 @@ TEST(Worker, KickRunsProcessAndCountsIt) {
   EXPECT_EQ(q->stats().kicks.load(), 1u);
 }
 
+// Kicks are edge-triggered and the eventfd counter is never read: each kick must still run
+// process() exactly once (a level-triggered fd left unread would run it on every pass; a lost
+// edge would leave the second kick unserved).
+TEST(Worker, EachKickRunsProcessOnceWithoutReadingTheCounter) {
+  CountingBackend backend;
+  auto q = unconfigured_queue();
+  auto kick = proto::EventFd::create(true);
+  ASSERT_TRUE(kick);
+  Worker w(backend, false, 0);
+  ASSERT_TRUE(w.ok());
+  w.pause();
+  w.set_items({{q.get(), kick->fd(), false}});
+  w.resume();
+  for (int k = 1; k <= 3; ++k) {
+    ASSERT_TRUE(kick->signal());
+    ASSERT_TRUE(wait_for(backend.calls, k)) << "kick " << k << " was not served";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(backend.calls.load(), k) << "process() ran without a new kick";
+  }
+  EXPECT_EQ(q->stats().kicks.load(), 3u);
+}
+
 // Busy-poll: process() runs every pass (it reaps ready completions itself); complete() runs only
 // when the completion fd is readable, found by the epoll backstop within kBackstopPasses passes.
 // Reading the fd (or epolling it) on every pass cost a syscall per burst.
