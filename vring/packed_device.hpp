@@ -219,6 +219,18 @@ class PackedDeviceRing {
     set_device_event_flags(kRingEventFlagsDisable);
   }
 
+  // True if pop_burst() would return a chain (or a violation): a head is waiting to be resubmitted
+  // or the descriptor at the avail cursor is available. A cheap look, no fence, no event
+  // structure written: for a caller that would otherwise prepare work (copy a burst of frame
+  // views) for buffers that are not there.
+  bool has_available() const {
+    if (broken_ || !configured_) [[unlikely]]
+      return false;
+    // acquire: pairs with the driver's release store of the head descriptor's flags, as in
+    // pop_burst().
+    return resubmit_pos_ < n_resubmit_ || is_available(load_acquire(view_.desc[avail_.idx].flags), avail_.wrap);
+  }
+
   // Re-enables kicks (ENABLE, or DESC at the next avail position with EVENT_IDX), then re-checks:
   // true = a buffer is already available (keep draining).
   bool enable_notification() {

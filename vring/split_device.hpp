@@ -249,6 +249,17 @@ class SplitDeviceRing {
     if (!event_idx_) set_used_flags(kUsedFNoNotify);
   }
 
+  // True if pop_burst() would return a chain (or a violation): a head is waiting to be resubmitted
+  // or avail->idx moved past next_avail. A cheap look, no fence, no event index published: for a
+  // caller that would otherwise prepare work (copy a burst of frame views) for buffers that are
+  // not there.
+  bool has_available() const {
+    if (broken_ || !configured_) [[unlikely]]
+      return false;
+    // acquire: pairs with the driver's release store of avail->idx, as in pop_pending().
+    return resubmit_pos_ < n_resubmit_ || load_acquire(*view_.avail_idx) != next_avail_;
+  }
+
   // Re-enables kicks, then re-checks: true = buffers are already available (keep draining).
   bool enable_notification() {
     if (broken_ || !configured_) [[unlikely]]

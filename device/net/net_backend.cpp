@@ -403,6 +403,10 @@ void NetBackend::service_rx(Pair& p) {
     if (ring.broken()) return;
     if (fd >= 0) return read_fd(p, q, ring, fd);
     for (;;) {  // drain the port while the guest has buffers; one flush + notify per burst
+      // No receive buffer held or available: leave the frames in the port. (In busy-poll both
+      // queues' process() serve the pair, so every second call would copy a burst of views for
+      // nothing: 7% of the one-core loop.)
+      if (p.filler.held() == 0 && !ring.has_available()) break;
       const std::size_t n = port_->pending(p.index, p.rx_views);
       if (n == 0) break;
       const std::size_t k = deliver_locked(p, q, ring, {p.rx_views.data(), n});

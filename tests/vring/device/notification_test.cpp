@@ -193,6 +193,23 @@ TYPED_TEST(NotifyRecheckTest, EnableReportsWorkThatArrivedWhileDisabled) {
   }
 }
 
+// has_available(): the look before work that needs a buffer (the net RX path asks it before it
+// copies a burst of frame views). It must see exactly what pop_burst() would pop, and pop nothing.
+TYPED_TEST(NotifyRecheckTest, HasAvailableSeesWhatPopWouldPopAndPopsNothing) {
+  auto& h = this->harness;
+  EXPECT_FALSE(h.ring.has_available()) << "not configured";
+  ASSERT_TRUE(h.configure(kEventIdx));
+  EXPECT_FALSE(h.ring.has_available());
+  ASSERT_TRUE(h.drv.chain().writable(this->buffer_gpa, 8).build());
+  EXPECT_FALSE(h.ring.has_available()) << "built but not yet published by the driver";
+  h.drv.publish();
+  EXPECT_TRUE(h.ring.has_available());
+  EXPECT_TRUE(h.ring.has_available()) << "looking twice pops nothing";
+  ASSERT_TRUE(*h.ring.pop(h.chain));
+  EXPECT_FALSE(h.ring.has_available());
+  EXPECT_FALSE(*h.ring.pop(h.chain));
+}
+
 TYPED_TEST(NotifyRecheckTest, DrainLoopLosesNoBuffer) {
   auto& h = this->harness;
   ASSERT_TRUE(h.configure(kEventIdx));
