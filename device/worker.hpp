@@ -6,11 +6,11 @@
 //   w.resume();                       // the worker rebuilds its epoll set and runs again
 //
 // The thread epolls the kick eventfds (edge-triggered: count the kick in QueueStats, call
-// backend.process(q); the counter is never read), the device completion fds (Backend::completion_fd / complete) and its own
-// wake eventfd. In busy-poll mode (or for a queue whose SET_VRING_KICK had no fd) it disables
-// driver notifications and calls process() on every pass instead of sleeping. While every queue
-// is polled, the fds are a backstop read once every kBackstopPasses passes: an epoll_wait() per
-// pass would cost a syscall per burst.
+// backend.process(q); the counter is never read), the device completion fds
+// (Backend::completion_fd / complete) and its own wake eventfd. In busy-poll mode (or for a queue
+// whose SET_VRING_KICK had no fd) it disables driver notifications and calls process() on every
+// pass instead of sleeping. While every queue is polled, the fds are a backstop read once every
+// kBackstopPasses passes: an epoll_wait() per pass would cost a syscall per burst.
 //
 // Inline mode (`Worker(backend, busy_poll, id, Worker::kInline)`): no thread. The owner calls
 // poll_once() from its own thread, which is also the thread that handles the Session's messages,

@@ -228,7 +228,8 @@ class PackedDeviceRing {
       return false;
     // acquire: pairs with the driver's release store of the head descriptor's flags, as in
     // pop_burst().
-    return resubmit_pos_ < n_resubmit_ || is_available(load_acquire(view_.desc[avail_.idx].flags), avail_.wrap);
+    return resubmit_pos_ < n_resubmit_ ||
+           is_available(load_acquire(view_.desc[avail_.idx].flags), avail_.wrap);
   }
 
   // Re-enables kicks (ENABLE, or DESC at the next avail position with EVENT_IDX), then re-checks:
