@@ -102,7 +102,7 @@ class ForwardPort final : public dnet::Port {
   // Two bursts' worth, reused in turn: a forwarding port's buffers stay hot the way DPDK's
   // mempool cache (LIFO) keeps testpmd's mbufs hot. 512 slots in FIFO turn cost the loop ~8%
   // in L1 misses (docs/PERFORMANCE.md), a footprint no forwarding application has.
-  static constexpr std::uint32_t kSlots = 64;
+  static constexpr std::uint32_t kSlots = 2 * kBurst;
   static constexpr std::uint32_t kViewRun = 64;  // views per pending() at most
   std::uint32_t len_;
   std::vector<std::byte> pool_;

@@ -114,7 +114,6 @@ Worker::Park Worker::park(std::vector<WorkItem>& items) {
 void Worker::rebuild(std::vector<WorkItem>& items) {
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   any_polled_ = false;
-  all_polled_ = busy_poll_;
   passes_since_events_ = 0;
   if (!epoll_) {
     VIREO_LOG_ERROR("worker %u: epoll_create1 failed; queues fall back to polling", id_);
