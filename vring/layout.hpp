@@ -14,6 +14,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace vireo::vring {
 
@@ -111,6 +112,18 @@ struct PackedDesc {
 static_assert(sizeof(PackedDesc) == 16);
 static_assert(offsetof(PackedDesc, addr) == 0 && offsetof(PackedDesc, len) == 8 &&
               offsetof(PackedDesc, id) == 12 && offsetof(PackedDesc, flags) == 14);
+
+// len, id and flags of a descriptor as one little-endian 8-byte word (offsets 8, 12, 14), and
+// its store: ONE store for a descriptor that the release store of ANOTHER descriptor's flags
+// publishes (a batch's later descriptors, §2.8.21.1 and §2.8.9: the other side polls only the
+// batch's first, and reads these after acquiring its flags, so no order among the three fields
+// is needed). Flags move within the word as desc_word(0, 0, f).
+constexpr std::uint64_t desc_word(std::uint32_t len, std::uint16_t id, std::uint16_t flags) {
+  return len | std::uint64_t{id} << 32 | std::uint64_t{flags} << 48;
+}
+inline void store_desc_word(PackedDesc& d, std::uint64_t word) {
+  std::memcpy(reinterpret_cast<std::byte*>(&d) + offsetof(PackedDesc, len), &word, sizeof word);
+}
 
 // §2.8.10 struct pvirtq_event_suppress: one written by the driver (read by the device), one
 // written by the device (read by the driver). Alignment 4.

@@ -114,7 +114,9 @@ class PackedDeviceRing {
   }
 
   // Pops up to out.size() buffers, in ring order (§2.8.12: the device MUST start processing driver
-  // descriptors in the order in which they appear in the ring).
+  // descriptors in the order in which they appear in the ring). On success, either
+  // has_available() is true or the ring is re-armed (with kicks on and EVENT_IDX, off_wrap
+  // published and the ring re-checked after a full fence), as SplitDeviceRing::pop_burst().
   Result<std::size_t> pop_burst(std::span<Chain> out) {
     if (broken_) [[unlikely]]
       return fail(Errc::broken);
@@ -129,13 +131,13 @@ class PackedDeviceRing {
         return break_ring(e);
       if (!event_idx_ || !notify_enabled_) break;
       publish_event_off_wrap();
-      if (n == out.size()) break;  // out is full: the caller pops again
+      if (n == out.size() && next_available()) break;  // out is full: the caller pops again
       // §2.8.10 "re-check after enable": the ring looked empty, so the driver must kick for the
       // next buffer. full fence: the off_wrap store above before re-reading the next head's flags;
       // pairs with the driver's full fence between exposing flags and reading device_event.
       full_fence();
-      // acquire: pairs with the driver's release store of the head descriptor's flags.
-      if (!is_available(load_acquire(view_.desc[avail_.idx].flags), avail_.wrap)) break;
+      if (!next_available()) break;
+      if (n == out.size()) break;  // a buffer came meanwhile: has_available() says so
     }
     return n;
   }
@@ -228,8 +230,7 @@ class PackedDeviceRing {
       return false;
     // acquire: pairs with the driver's release store of the head descriptor's flags, as in
     // pop_burst().
-    return resubmit_pos_ < n_resubmit_ ||
-           is_available(load_acquire(view_.desc[avail_.idx].flags), avail_.wrap);
+    return resubmit_pos_ < n_resubmit_ || next_available();
   }
 
   // Re-enables kicks (ENABLE, or DESC at the next avail position with EVENT_IDX), then re-checks:
@@ -248,8 +249,7 @@ class PackedDeviceRing {
     // flags; pairs with the driver's full fence between exposing flags and reading device_event
     // (§2.8.21.2).
     full_fence();
-    // acquire: pairs with the driver's release store of the next head descriptor's flags.
-    return is_available(load_acquire(view_.desc[avail_.idx].flags), avail_.wrap);
+    return next_available();
   }
 
   // Logs used-descriptor writes at ring_log_gpa (the descriptor ring's guest address) and buffer
@@ -268,6 +268,7 @@ class PackedDeviceRing {
   // may have been overwritten by used descriptors). A region that does not add up is not used.
   // Allocates (control path only).
   void set_inflight_log(InflightLog* log) {
+    flush();  // pushes made without a log kept no ids (push_loop); publish them first
     inflight_log_ = nullptr;
     n_resubmit_ = resubmit_pos_ = 0;
     if (log == nullptr || !configured_ || log->layout() != InflightLog::Layout::packed ||
@@ -301,8 +302,8 @@ class PackedDeviceRing {
 
  private:
   // push_burst()'s loop: written_of(k) is chains[k]'s used length. With a dirty log, or more
-  // than the batch may hold, one push() each. Write cursor and wrap bits stay in locals: the
-  // descriptor stores go to guest memory, which may alias any member.
+  // than the batch may hold, one push() each. Whether the batch's ids are kept for an inflight
+  // log is decided once per burst.
   template <class WrittenOf>
   void push_run(const Chain* chains, std::size_t n, WrittenOf written_of) {
     if (broken_ || !configured_ || n == 0) [[unlikely]]
@@ -311,6 +312,16 @@ class PackedDeviceRing {
       for (std::size_t k = 0; k < n; ++k) push(chains[k], written_of(k));
       return;
     }
+    if (inflight_log_ != nullptr) [[unlikely]]
+      push_loop<true>(chains, n, written_of);
+    else
+      push_loop<false>(chains, n, written_of);
+  }
+
+  // Write cursor and wrap bits stay in locals: the descriptor stores go to guest memory, which
+  // may alias any member.
+  template <bool kKeepIds, class WrittenOf>
+  [[gnu::always_inline]] void push_loop(const Chain* chains, std::size_t n, WrittenOf written_of) {
     PackedDesc* const desc = view_.desc;
     const std::uint32_t size = size_;
     std::uint16_t* const ids = shadow_.get() + n_shadow_;
@@ -322,21 +333,30 @@ class PackedDeviceRing {
       bits = used_.wrap ? kUsedBits : 0;
       const Head h = chains[0].head();
       first_flags_ = write_used(desc[idx], h, written_of(0), bits);
-      ids[0] = h.id;
+      if constexpr (kKeepIds) ids[0] = h.id;
       advance_used(idx, bits, h.ndescs, size);
       k = 1;
     }
+    // The later descriptors go out as one word each (store_desc_word: flush() publishes them);
+    // their AVAIL|USED bits in place in that word, flipped at the wrap.
+    std::uint64_t flags_word = desc_word(0, 0, static_cast<std::uint16_t>(bits));
     for (; k < n; ++k) {
       const Head h = chains[k].head();
-      PackedDesc& d = desc[idx];
-      // relaxed: published by flush()'s release store of the batch's first flags; the driver
-      // polls only its next used slot (§2.8.2), so it cannot act on this one before that.
-      store_relaxed(d.flags, write_used(d, h, written_of(k), bits));
-      ids[k] = h.id;
-      advance_used(idx, bits, h.ndescs, size);
+      const std::uint32_t len = written_of(k);
+      store_desc_word(desc[idx], desc_word(len, h.id, 0) | flags_word |
+                                     (len != 0 ? desc_word(0, 0, kDescFWrite) : 0));
+      if constexpr (kKeepIds) ids[k] = h.id;
+      std::uint32_t ndescs = h.ndescs;
+      if (ndescs - 1u >= size) [[unlikely]]  // as advance_used()
+        ndescs = ndescs == 0 ? 1u : size;
+      idx += ndescs;
+      if (idx >= size) {
+        idx -= size;
+        flags_word ^= desc_word(0, 0, kUsedBits);
+      }
     }
     wr_idx_ = static_cast<std::uint16_t>(idx);
-    wr_bits_ = static_cast<std::uint16_t>(bits);
+    wr_bits_ = static_cast<std::uint16_t>(flags_word >> 48);
     n_shadow_ += static_cast<std::uint32_t>(n);
     inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
   }
@@ -352,6 +372,12 @@ class PackedDeviceRing {
   static bool areas_aligned(const void* desc, const void* driver_ev, const void* device_ev) {
     return aligned(desc, kPackedDescAlign) && aligned(driver_ev, kPackedEventAlign) &&
            aligned(device_ev, kPackedEventAlign);
+  }
+  // The descriptor at the avail cursor is available.
+  bool next_available() const {
+    // acquire: pairs with the driver's release store of the head descriptor's flags, made after
+    // the rest of its list (§2.8.21.1).
+    return is_available(load_acquire(view_.desc[avail_.idx].flags), avail_.wrap);
   }
   // §2.8.1: available iff AVAIL == wrap counter and USED != wrap counter.
   static bool is_available(std::uint16_t flags, bool wrap) {
@@ -550,31 +576,37 @@ class PackedDeviceRing {
   [[gnu::always_inline]] void add_used(Head head, std::uint32_t written) {
     if (n_shadow_ == size_) [[unlikely]]
       flush_full();  // more pushes than pops (caller bug): keep the batch within the ring
-    std::uint32_t idx = wr_idx_;
-    std::uint32_t bits = wr_bits_;
-    if (n_shadow_ == 0) {
-      idx = used_.idx;
-      bits = used_.wrap ? kUsedBits : 0;
-    }
+    const bool first = n_shadow_ == 0;
+    std::uint32_t idx = first ? used_.idx : wr_idx_;
+    std::uint32_t bits = first ? (used_.wrap ? kUsedBits : 0u) : wr_bits_;
     PackedDesc& d = view_.desc[idx];
-    const std::uint16_t flags = write_used(d, head, written, bits);
-    if (n_shadow_ == 0) first_flags_ = flags;  // the batch's first: its flags wait for flush()
-    // relaxed: published by flush()'s release store of the batch's first flags (§2.8.2).
-    else store_relaxed(d.flags, flags);
-    shadow_[n_shadow_++] = head.id;
+    if (first) first_flags_ = write_used(d, head, written, bits);  // its flags wait for flush()
+    else write_used_whole(d, head.id, written, used_flags(written, bits));
+    if (inflight_log_ != nullptr) [[unlikely]]
+      shadow_[n_shadow_] = head.id;
+    ++n_shadow_;
     advance_used(idx, bits, head.ndescs, size_);
     wr_idx_ = static_cast<std::uint16_t>(idx);
     wr_bits_ = static_cast<std::uint16_t>(bits);
     if (inflight_ != 0) --inflight_;
   }
 
-  // Writes the id and len of a used descriptor (§2.8.6: one per buffer, its id) and returns its
-  // flags: §2.8.1 used = AVAIL and USED both equal to the device wrap counter (`bits`), §2.8.3
-  // WRITE iff data was written (without it the driver ignores len).
+  // §2.8.1: a used descriptor has AVAIL and USED both equal to the device wrap counter (`bits`);
+  // §2.8.3: WRITE iff data was written (without it the driver ignores len).
+  static std::uint16_t used_flags(std::uint32_t len, std::uint32_t bits) {
+    return static_cast<std::uint16_t>(bits | (len != 0 ? kDescFWrite : 0));
+  }
+  // Writes the id and len of the batch's first used descriptor (§2.8.6: one per buffer, its id)
+  // and returns its flags, which flush() stores last.
   static std::uint16_t write_used(PackedDesc& d, Head head, std::uint32_t len, std::uint32_t bits) {
     d.id = head.id;
     d.len = len;
-    return static_cast<std::uint16_t>(bits | (len != 0 ? kDescFWrite : 0));
+    return used_flags(len, bits);
+  }
+  // A later used descriptor of the batch, in one store (store_desc_word: flush() publishes it).
+  static void write_used_whole(PackedDesc& d, std::uint16_t id, std::uint32_t len,
+                               std::uint16_t flags) {
+    store_desc_word(d, desc_word(len, id, flags));
   }
   // Moves a used write cursor over one buffer's ring slots (§2.8.6, §2.8.8); a buffer occupies
   // 1..size slots: clamped so a caller bug cannot stall the cursor.
@@ -652,7 +684,7 @@ class PackedDeviceRing {
   bool notify_enabled_ = true;
   std::uint16_t device_event_flags_ = 0;  // our copy of device_event->flags
   std::uint16_t inflight_ = 0;
-  std::unique_ptr<std::uint16_t[]> shadow_;  // ids of the pushed, unpublished buffers
+  std::unique_ptr<std::uint16_t[]> shadow_;  // pushed, unpublished ids (kept with an inflight log)
   std::uint32_t shadow_capacity_ = 0;
   std::uint32_t n_shadow_ = 0;                // pushed since the last flush()
   std::uint16_t wr_idx_ = 0;                  // used write cursor (valid while n_shadow_ != 0)

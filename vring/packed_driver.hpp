@@ -145,17 +145,23 @@ class PackedDriverRing {
     bool wrap = next_avail_.wrap;
     // §2.8.1: AVAIL = the Driver Ring Wrap Counter, USED = its inverse; flipped with it.
     auto flags = static_cast<std::uint16_t>(wbit | avail_bits(wrap));
-    // One slot: addr, len, id (§2.8.6: in the last, here the only, descriptor); returns its
-    // flags, not yet written.
-    auto put = [&](std::size_t k) {
+    // One slot: addr, len, id (§2.8.6: in the last, here the only, descriptor) and, unless it is
+    // the batch head (`head`: its flags are withheld until kick_prepare), the flags: len, id and
+    // flags in one store, since the batch's release in kick_prepare publishes them
+    // (store_desc_word). Returns the flags.
+    auto put = [&](std::size_t k, bool head) {
       const DriverAdd a = at(k);
       const std::uint16_t id = free_id;
       detail::BufferState& s = c.state[id];
       free_id = s.next;
       PackedDesc& d = desc[idx];
       d.addr = a.buf.gpa;
-      d.len = a.buf.len;
-      d.id = id;
+      if (head) {
+        d.len = a.buf.len;
+        d.id = id;
+      } else {
+        store_desc_word(d, desc_word(a.buf.len, id, flags));
+      }
       s.token = a.token;
       s.seq = c.seq;
       s.ndescs = 1;
@@ -168,18 +174,14 @@ class PackedDriverRing {
       return f;
     };
     std::size_t k = 0;
-    if (!pending_) {  // the batch head: flags withheld until kick_prepare
+    if (!pending_) {  // the batch head
       const std::uint16_t head = idx;
-      pending_flags_ = put(0);
+      pending_flags_ = put(0, true);
       pending_head_ = head;
       pending_ = true;
       k = 1;
     }
-    for (; k < count; ++k) {
-      PackedDesc& d = desc[idx];
-      // relaxed: ordered before the device can look at it by the batch's release in kick_prepare.
-      store_relaxed(d.flags, put(k));
-    }
+    for (; k < count; ++k) put(k, false);
     core_.end_adds(count);
     free_id_ = free_id;
     next_avail_ = PackedCursor{idx, wrap};

@@ -120,7 +120,10 @@ class SplitDeviceRing {
   }
 
   // Pops up to out.size() chains, reading avail->idx once. On a violation the chains popped before
-  // it are lost with the ring (it is broken) and the violation is returned.
+  // it are lost with the ring (it is broken) and the violation is returned. On success, either
+  // has_available() is true or the ring is re-armed (with kicks on and EVENT_IDX, avail_event
+  // published and the ring re-checked after a full fence), so a caller that then finds
+  // has_available() false may wait for the next kick without popping again.
   Result<std::size_t> pop_burst(std::span<Chain> out) {
     if (broken_) [[unlikely]]
       return fail(Errc::broken);
@@ -134,11 +137,11 @@ class SplitDeviceRing {
       Result<std::size_t> got = pop_pending(out, n);
       if (!got) [[unlikely]]
         return got;
-      const bool drained = *got < out.size();
       n = *got;
       if (!event_idx_ || !notify_enabled_) break;
       publish_avail_event();
-      if (!drained) break;  // out is full: the caller pops again
+      // acquire: pairs with the driver's release store of avail->idx.
+      if (n == out.size() && load_acquire(*view_.avail_idx) != next_avail_) break;  // pop again
       // §2.7.10 "re-check after enable": the ring looked empty, so the driver must kick for the
       // next buffer. full fence: the avail_event store above before re-reading avail->idx; pairs
       // with the driver's full fence between publishing avail->idx and reading avail_event.
@@ -146,6 +149,7 @@ class SplitDeviceRing {
       full_fence();
       // acquire: pairs with the driver's release store of avail->idx.
       if (load_acquire(*view_.avail_idx) == next_avail_) break;
+      if (n == out.size()) break;  // a buffer came meanwhile: has_available() says so
     }
     return n;
   }

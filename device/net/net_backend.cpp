@@ -216,12 +216,15 @@ void NetBackend::service_tx(Pair& p) {
   std::lock_guard lock(p.tx_lock);
   if (p.tx == nullptr) return;
   VirtQueue& q = *p.tx;
-  q.visit([&](auto& ring) {
-    if (ring.broken()) return;
+  const bool worked = q.visit([&](auto& ring) {
+    // Nothing held for the port and nothing to pop: pop_burst() left the ring re-armed. (In
+    // busy-poll both queues' process() serve the pair, so every second call finds this.)
+    if (ring.broken() || (p.held == 0 && !ring.has_available())) return false;
     drain_tx(p, q, ring);
     ring.flush();
+    return true;
   });
-  q.notify();
+  if (worked) q.notify();
 }
 
 template <class Ring>
@@ -252,8 +255,9 @@ void NetBackend::drain_tx(Pair& p, VirtQueue& q, Ring& ring) {
     PairCounters::add(p.counters.tx_bytes, bytes);
     q.stats().add(q.stats().chains, taken);
     q.stats().add(q.stats().bytes, bytes);
-    if (p.held != 0) return;     // backpressure: the rest waits for the port
-    if (popped < room) return;   // ring drained
+    if (p.held != 0) return;  // backpressure: the rest waits for the port
+    // Drained (pop_burst() re-armed the ring when it found nothing more).
+    if (popped < room || !ring.has_available()) return;
   }
 }
 

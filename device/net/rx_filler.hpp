@@ -100,12 +100,25 @@ class RxFiller {
   }
 
   // reserve() + put() for pkts from the front while each takes put()'s fast path (one source
-  // segment; the next held chain's first writable segment holds header + frame). Returns how many
-  // it delivered and adds their payload bytes to `bytes`; the caller goes on with reserve()/put()
-  // from there. The window cursor stays in registers: the frame copies go to guest memory, which
-  // the compiler must assume aliases every member.
+  // segment; the next held chain's first writable segment holds header + frame), popping more
+  // chains whenever the window runs dry. Returns how many it delivered and adds their payload
+  // bytes to `bytes`; the caller goes on with reserve()/put() from there (which also reports a
+  // ring that broke here, or finds no buffers).
   template <class Ring>
   std::size_t put_burst(Ring& ring, std::span<const PacketView> pkts, std::uint64_t& bytes) {
+    std::size_t done = 0;
+    for (;;) {
+      done += put_held(ring, pkts.subspan(done), bytes);
+      if (done == pkts.size() || begin_ != end_) return done;  // all in, or a slow-path packet
+      if (pop_more(ring) != Fit::ok) return done;
+    }
+  }
+
+ private:
+  // put_burst() over the chains the window holds. The window cursor stays in registers: the frame
+  // copies go to guest memory, which the compiler must assume aliases every member.
+  template <class Ring>
+  std::size_t put_held(Ring& ring, std::span<const PacketView> pkts, std::uint64_t& bytes) {
     const std::uint32_t hdr_len = hdr_len_;
     const vring::Chain* const chains = chains_.data();
     const std::uint32_t end = end_;
@@ -138,6 +151,7 @@ class RxFiller {
     return i;
   }
 
+ public:
   // reserve() for everything but one held chain that takes the packet.
   template <class Ring>
   [[gnu::noinline]] Fit reserve_slow(Ring& ring, std::uint32_t payload) {
@@ -325,7 +339,7 @@ class RxFiller {
     const std::uint32_t want = std::min(kWindow - end_, kPopBurst);
     vring::Result<std::size_t> got = ring.pop_burst(std::span<vring::Chain>(chains_.data() + end_, want));
     if (!got) [[unlikely]] {
-      error_ = got.error();
+      error_ = ring.error();  // the violation that broke it (a later pop reports only "broken")
       forget();  // the ring is broken: its chains will never be completed
       return Fit::broken;
     }
