@@ -18,6 +18,7 @@ Status Backend::set_features(std::uint64_t) { return {}; }
 void Backend::queue_started(VirtQueue&) {}
 void Backend::queue_stopping(VirtQueue&) {}
 int Backend::completion_fd(VirtQueue&) { return -1; }
+bool Backend::completion_fd_is_event_counter(VirtQueue&) { return false; }
 void Backend::complete(VirtQueue&) {}
 
 }  // namespace vireo::device

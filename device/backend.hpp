@@ -86,6 +86,11 @@ class Backend {
   // process() on each pass (complete() when its fd is found readable, at most every
   // Worker::kBackstopPasses passes), so process() must also pick up completions that are ready.
   virtual int completion_fd(VirtQueue& q);
+  // True: completion_fd(q) is an eventfd written once per completion event (io_uring's registered
+  // eventfd is). The worker then watches it edge-triggered, every write being a new edge, and
+  // complete() need not read it: one syscall less per completion. False (the default): it is
+  // watched level-triggered and complete() must consume whatever made it readable.
+  virtual bool completion_fd_is_event_counter(VirtQueue& q);
   virtual void complete(VirtQueue& q);
 
   // ---- back-end channel (any thread) ----

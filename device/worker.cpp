@@ -135,7 +135,9 @@ void Worker::rebuild(std::vector<WorkItem>& items) {
     if (items[i].kick_fd < 0 || busy_poll_) any_polled_ = true;
     if (busy_poll_ || items[i].kick_fd < 0)  // polled: the driver need not kick (§2.7.10, §2.8.10)
       q.visit([](auto& ring) { ring.disable_notification(); });
-    if (int cfd = backend_.completion_fd(q); cfd >= 0 && !add_fd(epoll_.get(), cfd, tag(i, kCompletion)))
+    // An event-counter completion fd is edge-triggered for the reason kicks are.
+    const std::uint32_t trigger = backend_.completion_fd_is_event_counter(q) ? std::uint32_t{EPOLLET} : 0u;
+    if (int cfd = backend_.completion_fd(q); cfd >= 0 && !add_fd(epoll_.get(), cfd, tag(i, kCompletion), trigger))
       any_polled_ = true;
   }
   all_polled_ = any_polled_ && std::all_of(items.begin(), items.end(), [this](const WorkItem& it) {

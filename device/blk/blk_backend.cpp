@@ -138,6 +138,9 @@ int BlkBackend::completion_fd(VirtQueue& q) {
   return bq == nullptr ? -1 : bq->completion_fd();
 }
 
+// io_uring writes its registered eventfd once per CQE batch it posts: a counter, never read.
+bool BlkBackend::completion_fd_is_event_counter(VirtQueue&) { return true; }
+
 void BlkBackend::complete(VirtQueue& q) {
   BlkQueue* bq = queue(q);
   if (bq == nullptr) return;

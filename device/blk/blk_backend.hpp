@@ -48,6 +48,7 @@ class BlkBackend final : public Backend {
   void queue_stopping(VirtQueue& q) override;
   void process(VirtQueue& q) override;
   int completion_fd(VirtQueue& q) override;
+  bool completion_fd_is_event_counter(VirtQueue& q) override;
   void complete(VirtQueue& q) override;
 
   const Config& config() const { return config_; }

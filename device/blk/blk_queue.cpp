@@ -358,7 +358,8 @@ void BlkQueue::publish(Ring& ring, VirtQueue& q, std::uint32_t pushed) {
 
 template <class Ring>
 void BlkQueue::complete(Ring& ring, VirtQueue& q) {
-  (void)efd_.drain();  // before reaping: a CQE posted after this re-arms the fd
+  // The eventfd is not read: the worker watches it edge-triggered (BlkBackend says it is an
+  // event counter), so a CQE posted after the reap below is a new edge and another complete().
   publish(ring, q, submit_and_reap(ring));
 }
 

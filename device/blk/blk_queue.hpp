@@ -1,10 +1,11 @@
 // One virtio-blk request queue on its own io_uring: request slots preallocated to the ring size,
 // data segments handed to readv/writev as iovecs pointing into guest memory (zero copy), one
 // io_uring_submit per burst, completions reaped in batches (one flush + one notify per batch),
-// out of order. The ring's eventfd is the queue's completion_fd().
+// out of order. The ring's eventfd is the queue's completion_fd(): a counter of completion
+// events, never read, so it must be watched edge-triggered.
 //
 //   auto bq = BlkQueue::create(shared, /*index=*/0);
-//   worker: epoll on bq->completion_fd();
+//   worker: epoll on bq->completion_fd(), EPOLLET;
 //   q.visit([&](auto& ring) { bq->process(ring, q); });     // kick
 //   q.visit([&](auto& ring) { bq->complete(ring, q); });    // completion_fd readable
 //   q.visit([&](auto& ring) { bq->drain(ring, q); });       // queue_stopping
@@ -47,7 +48,7 @@ class BlkQueue {
   BlkQueue(const BlkQueue&) = delete;
   BlkQueue& operator=(const BlkQueue&) = delete;
 
-  int completion_fd() const { return efd_.fd(); }
+  int completion_fd() const { return efd_.fd(); }  // edge-triggered: see the top
   // Requests whose I/O has been prepared or submitted and not completed yet.
   std::uint32_t outstanding() const { return in_use_; }
 

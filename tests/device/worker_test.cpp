@@ -35,6 +35,18 @@ class CompletingBackend final : public Backend {
   std::uint32_t processed = 0, completed = 0;
 };
 
+// Its completion fd is an event counter (never read); counts complete() calls.
+class EventCounterBackend final : public Backend {
+ public:
+  DeviceInfo info() const override { return {.device_id = 4, .name = "events", .num_queues = 1}; }
+  void process(VirtQueue&) override {}
+  int completion_fd(VirtQueue&) override { return done.fd(); }
+  bool completion_fd_is_event_counter(VirtQueue&) override { return true; }
+  void complete(VirtQueue&) override { completed.fetch_add(1, std::memory_order_relaxed); }
+  proto::EventFd done = std::move(*proto::EventFd::create(true));
+  std::atomic<int> completed{0};
+};
+
 std::unique_ptr<VirtQueue> unconfigured_queue() {
   return std::make_unique<VirtQueue>(0, vring::make_device_queue<vring::RegionTable>(0), false, -1, -1,
                                      nullptr, nullptr, 8);
@@ -88,6 +100,30 @@ TEST(Worker, EachKickRunsProcessOnceWithoutReadingTheCounter) {
     EXPECT_EQ(backend.calls.load(), k) << "process() ran without a new kick";
   }
   EXPECT_EQ(q->stats().kicks.load(), 3u);
+}
+
+// An event-counter completion fd (io_uring's eventfd) is watched edge-triggered and never read:
+// each completion event runs complete() exactly once (level-triggered and unread, it would run on
+// every wake-up; a lost edge would leave the second event unserved).
+TEST(Worker, EventCounterCompletionFdRunsCompleteOncePerEvent) {
+  EventCounterBackend backend;
+  auto q = unconfigured_queue();
+  auto kick = proto::EventFd::create(true);  // never signalled: the worker sleeps in epoll_wait
+  ASSERT_TRUE(kick);
+  Worker w(backend, false, 0);
+  ASSERT_TRUE(w.ok());
+  w.pause();
+  w.set_items({{q.get(), kick->fd(), false}});
+  w.resume();
+  for (int k = 1; k <= 3; ++k) {
+    ASSERT_TRUE(backend.done.signal());
+    ASSERT_TRUE(wait_for(backend.completed, k)) << "completion event " << k << " was not served";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(backend.completed.load(), k) << "complete() ran without a new completion event";
+  }
+  auto unread = backend.done.drain();
+  ASSERT_TRUE(unread);
+  EXPECT_EQ(*unread, 3u) << "the worker read the event counter";
 }
 
 // Busy-poll: process() runs every pass (it reaps ready completions itself); complete() runs only
