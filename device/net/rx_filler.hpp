@@ -107,11 +107,12 @@ class RxFiller {
   template <class Ring>
   std::size_t put_burst(Ring& ring, std::span<const PacketView> pkts, std::uint64_t& bytes) {
     std::size_t done = 0;
-    for (;;) {
+    while (done != pkts.size()) {
+      if (begin_ == end_ && pop_more(ring) != Fit::ok) break;
       done += put_held(ring, pkts.subspan(done), bytes);
-      if (done == pkts.size() || begin_ != end_) return done;  // all in, or a slow-path packet
-      if (pop_more(ring) != Fit::ok) return done;
+      if (begin_ != end_) break;  // chains left: the next packet needs the slow path
     }
+    return done;
   }
 
  private:
