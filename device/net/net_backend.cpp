@@ -216,49 +216,57 @@ void NetBackend::service_tx(Pair& p) {
   std::lock_guard lock(p.tx_lock);
   if (p.tx == nullptr) return;
   VirtQueue& q = *p.tx;
-  const bool worked = q.visit([&](auto& ring) {
+  q.visit([&](auto& ring) {
     // Nothing held for the port and nothing to pop: pop_burst() left the ring re-armed. (In
     // busy-poll both queues' process() serve the pair, so every second call finds this.)
-    if (ring.broken() || (p.held == 0 && !ring.has_available())) return false;
+    if (ring.broken() || (p.held == 0 && !ring.has_available())) return;
     drain_tx(p, q, ring);
-    ring.flush();
-    return true;
   });
-  if (worked) q.notify();
 }
 
+// Pops, transmits and completes bursts while the ring has buffers and the port takes them. Each
+// burst is published (flush + notify) before the next is popped: a driver that keeps the ring
+// busy must get its buffers back while the drain goes on, or it runs out of descriptors. (DPDK's
+// virtio-user, against a device slowed down by ThreadSanitizer, dropped every packet it had
+// when its completions waited for the end of the drain.)
 template <class Ring>
 void NetBackend::drain_tx(Pair& p, VirtQueue& q, Ring& ring) {
   for (;;) {
     const std::uint32_t room = kBurst - p.held;
     const std::size_t popped = pop_tx(p, q, ring, p.held);
     if (ring.broken()) return;
-    const std::uint32_t n = p.held;
-    if (n == 0) {
-      if (popped < room) return;  // ring empty
-      continue;                   // a burst of malformed buffers only: keep draining
-    }
-    // vhost-user "Ring states": started but disabled -> process TX without side effects (discard).
-    std::size_t taken = n;
-    if (q.enabled() && port_)
-      taken = std::min<std::size_t>(n, port_->transmit(p.index, {p.tx_views.data(), n}));
-    std::uint64_t bytes = 0;
-    for (std::uint32_t k = 0; k < taken; ++k) bytes += p.tx_views[k].len;
-    // §5.1.6.2: the device writes nothing into TX buffers.
-    ring.push_burst(p.tx_chains.data(), taken, std::uint32_t{0});
-    for (std::uint32_t k = static_cast<std::uint32_t>(taken); k < n; ++k) {
-      std::swap(p.tx_chains[k - taken], p.tx_chains[k]);
-      p.tx_views[k - taken] = p.tx_views[k];
-    }
-    p.held = n - static_cast<std::uint32_t>(taken);
-    PairCounters::add(p.counters.tx_packets, taken);
-    PairCounters::add(p.counters.tx_bytes, bytes);
-    q.stats().add(q.stats().chains, taken);
-    q.stats().add(q.stats().bytes, bytes);
+    if (p.held != 0) transmit_held(p, q, ring);
+    ring.flush();  // this burst's completions, malformed buffers included
+    q.notify();
     if (p.held != 0) return;  // backpressure: the rest waits for the port
-    // Drained (pop_burst() re-armed the ring when it found nothing more).
+    // Drained (pop_burst() re-armed the ring when it found nothing more). Only malformed buffers
+    // in a full burst: keep draining.
     if (popped < room || !ring.has_available()) return;
   }
+}
+
+// Hands the held TX packets to the port and completes the ones it took; the rest stay held, in
+// order.
+template <class Ring>
+void NetBackend::transmit_held(Pair& p, VirtQueue& q, Ring& ring) {
+  const std::uint32_t n = p.held;
+  // vhost-user "Ring states": started but disabled -> process TX without side effects (discard).
+  std::size_t taken = n;
+  if (q.enabled() && port_)
+    taken = std::min<std::size_t>(n, port_->transmit(p.index, {p.tx_views.data(), n}));
+  std::uint64_t bytes = 0;
+  for (std::uint32_t k = 0; k < taken; ++k) bytes += p.tx_views[k].len;
+  // §5.1.6.2: the device writes nothing into TX buffers.
+  ring.push_burst(p.tx_chains.data(), taken, std::uint32_t{0});
+  for (std::uint32_t k = static_cast<std::uint32_t>(taken); k < n; ++k) {
+    std::swap(p.tx_chains[k - taken], p.tx_chains[k]);
+    p.tx_views[k - taken] = p.tx_views[k];
+  }
+  p.held = n - static_cast<std::uint32_t>(taken);
+  PairCounters::add(p.counters.tx_packets, taken);
+  PairCounters::add(p.counters.tx_bytes, bytes);
+  q.stats().add(q.stats().chains, taken);
+  q.stats().add(q.stats().bytes, bytes);
 }
 
 // Pops into tx_chains[at, kBurst), completes malformed buffers at once and packs the good ones
