@@ -57,6 +57,24 @@ bool wait_for(const std::atomic<int>& v, int want) {
   return v.load() >= want;
 }
 
+// Hands the running worker one queue with kick fd `kick_fd`.
+void serve(Worker& w, VirtQueue& q, int kick_fd) {
+  w.pause();
+  w.set_items({{&q, kick_fd, false}});
+  w.resume();
+}
+
+// Signals `fd` three times: each signal must be served exactly once (`count` + 1), and nothing
+// more while no new signal comes.
+void expect_once_per_signal(const proto::EventFd& fd, const std::atomic<int>& count, const char* what) {
+  for (int k = 1; k <= 3; ++k) {
+    ASSERT_TRUE(fd.signal());
+    ASSERT_TRUE(wait_for(count, k)) << what << " " << k << " was not served";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(count.load(), k) << what << " " << k << " was served more than once";
+  }
+}
+
 // QEMU enables a ring (SET_VRING_ENABLE 1: process_now) and at once sends SET_VRING_CALL (a second
 // quiesce with nothing to process). The second pause() may return before the parked thread took
 // the first list; the first request must still reach the queue, or a kick that arrived while the
@@ -90,15 +108,8 @@ TEST(Worker, EachKickRunsProcessOnceWithoutReadingTheCounter) {
   ASSERT_TRUE(kick);
   Worker w(backend, false, 0);
   ASSERT_TRUE(w.ok());
-  w.pause();
-  w.set_items({{q.get(), kick->fd(), false}});
-  w.resume();
-  for (int k = 1; k <= 3; ++k) {
-    ASSERT_TRUE(kick->signal());
-    ASSERT_TRUE(wait_for(backend.calls, k)) << "kick " << k << " was not served";
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    EXPECT_EQ(backend.calls.load(), k) << "process() ran without a new kick";
-  }
+  serve(w, *q, kick->fd());
+  expect_once_per_signal(*kick, backend.calls, "kick");
   EXPECT_EQ(q->stats().kicks.load(), 3u);
 }
 
@@ -112,15 +123,8 @@ TEST(Worker, EventCounterCompletionFdRunsCompleteOncePerEvent) {
   ASSERT_TRUE(kick);
   Worker w(backend, false, 0);
   ASSERT_TRUE(w.ok());
-  w.pause();
-  w.set_items({{q.get(), kick->fd(), false}});
-  w.resume();
-  for (int k = 1; k <= 3; ++k) {
-    ASSERT_TRUE(backend.done.signal());
-    ASSERT_TRUE(wait_for(backend.completed, k)) << "completion event " << k << " was not served";
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    EXPECT_EQ(backend.completed.load(), k) << "complete() ran without a new completion event";
-  }
+  serve(w, *q, kick->fd());
+  expect_once_per_signal(backend.done, backend.completed, "completion event");
   auto unread = backend.done.drain();
   ASSERT_TRUE(unread);
   EXPECT_EQ(*unread, 3u) << "the worker read the event counter";
