@@ -115,44 +115,6 @@ class RxFiller {
     return done;
   }
 
- private:
-  // put_burst() over the chains the window holds. The window cursor stays in registers: the frame
-  // copies go to guest memory, which the compiler must assume aliases every member.
-  template <class Ring>
-  std::size_t put_held(Ring& ring, std::span<const PacketView> pkts, std::uint64_t& bytes) {
-    const std::uint32_t hdr_len = hdr_len_;
-    const vring::Chain* const chains = chains_.data();
-    const std::uint32_t end = end_;
-    const std::uint32_t first = begin_;
-    std::uint32_t begin = first;
-    std::uint64_t moved = 0;
-    std::uint32_t written[kWindow];  // used lengths, pushed after the copies in one push_burst()
-    std::size_t i = 0;
-    for (; i < pkts.size() && begin != end; ++i) {
-      const PacketView& p = pkts[i];
-      if (p.nsegs != 1 || p.segs[0].len < std::uint64_t{p.skip} + p.len) [[unlikely]]
-        break;
-      const vring::Chain& c = chains[begin];
-      const std::span<const vring::Segment> w = c.writable();
-      if (w.empty() || w[0].len < std::uint64_t{hdr_len} + p.len) [[unlikely]]
-        break;
-      std::byte* const dst = w[0].data;
-      write_one_buffer_header(dst, hdr_len);
-      // A move, not a copy: see put().
-      move_frame(dst + hdr_len, p.segs[0].data + p.skip, p.len);
-      written[begin - first] = hdr_len + p.len;
-      moved += p.len;
-      ++begin;
-    }
-    ring.push_burst(chains + first, begin - first, written);
-    if (begin == end) begin_ = end_ = 0;
-    else begin_ = begin;
-    n_ = 0;
-    bytes += moved;
-    return i;
-  }
-
- public:
   // reserve() for everything but one held chain that takes the packet.
   template <class Ring>
   [[gnu::noinline]] Fit reserve_slow(Ring& ring, std::uint32_t payload) {
@@ -252,6 +214,42 @@ class RxFiller {
   void forget() { begin_ = end_ = n_ = room_ = 0; }
 
  private:
+  // put_burst() over the chains the window holds. The window cursor stays in registers: the frame
+  // copies go to guest memory, which the compiler must assume aliases every member.
+  template <class Ring>
+  std::size_t put_held(Ring& ring, std::span<const PacketView> pkts, std::uint64_t& bytes) {
+    const std::uint32_t hdr_len = hdr_len_;
+    const vring::Chain* const chains = chains_.data();
+    const std::uint32_t end = end_;
+    const std::uint32_t first = begin_;
+    std::uint32_t begin = first;
+    std::uint64_t moved = 0;
+    std::uint32_t written[kWindow];  // used lengths, pushed after the copies in one push_burst()
+    std::size_t i = 0;
+    for (; i < pkts.size() && begin != end; ++i) {
+      const PacketView& p = pkts[i];
+      if (p.nsegs != 1 || p.segs[0].len < std::uint64_t{p.skip} + p.len) [[unlikely]]
+        break;
+      const vring::Chain& c = chains[begin];
+      const std::span<const vring::Segment> w = c.writable();
+      if (w.empty() || w[0].len < std::uint64_t{hdr_len} + p.len) [[unlikely]]
+        break;
+      std::byte* const dst = w[0].data;
+      write_one_buffer_header(dst, hdr_len);
+      // A move, not a copy: see put().
+      move_frame(dst + hdr_len, p.segs[0].data + p.skip, p.len);
+      written[begin - first] = hdr_len + p.len;
+      moved += p.len;
+      ++begin;
+    }
+    ring.push_burst(chains + first, begin - first, written);
+    if (begin == end) begin_ = end_ = 0;
+    else begin_ = begin;
+    n_ = 0;
+    bytes += moved;
+    return i;
+  }
+
   // A write cursor over the writable segments of n consecutive chains.
   class Dst {
    public:
