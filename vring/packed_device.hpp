@@ -346,14 +346,7 @@ class PackedDeviceRing {
       store_desc_word(desc[idx], desc_word(len, h.id, 0) | flags_word |
                                      (len != 0 ? desc_word(0, 0, kDescFWrite) : 0));
       if constexpr (kKeepIds) ids[k] = h.id;
-      std::uint32_t ndescs = h.ndescs;
-      if (ndescs - 1u >= size) [[unlikely]]  // as advance_used()
-        ndescs = ndescs == 0 ? 1u : size;
-      idx += ndescs;
-      if (idx >= size) {
-        idx -= size;
-        flags_word ^= desc_word(0, 0, kUsedBits);
-      }
+      advance_used(idx, flags_word, h.ndescs, size, desc_word(0, 0, kUsedBits));
     }
     wr_idx_ = static_cast<std::uint16_t>(idx);
     wr_bits_ = static_cast<std::uint16_t>(flags_word >> 48);
@@ -608,16 +601,18 @@ class PackedDeviceRing {
                                std::uint16_t flags) {
     store_desc_word(d, desc_word(len, id, flags));
   }
-  // Moves a used write cursor over one buffer's ring slots (§2.8.6, §2.8.8); a buffer occupies
-  // 1..size slots: clamped so a caller bug cannot stall the cursor.
-  static void advance_used(std::uint32_t& idx, std::uint32_t& bits, std::uint32_t ndescs,
-                           std::uint32_t size) {
+  // Moves a used write cursor over one buffer's ring slots (§2.8.6, §2.8.8) and flips its wrap
+  // bits (`wrap`: where they sit in `bits`, kUsedBits or a desc_word) at the ring's end; a buffer
+  // occupies 1..size slots: clamped so a caller bug cannot stall the cursor.
+  template <class Bits>
+  static void advance_used(std::uint32_t& idx, Bits& bits, std::uint32_t ndescs, std::uint32_t size,
+                           Bits wrap = kUsedBits) {
     if (ndescs - 1u >= size) [[unlikely]]  // 0 or more than the ring: 1 / size
       ndescs = ndescs == 0 ? 1u : size;
     idx += ndescs;
     if (idx >= size) {
       idx -= size;
-      bits ^= kUsedBits;
+      bits ^= wrap;
     }
   }
 
