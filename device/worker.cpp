@@ -3,7 +3,6 @@
 
 #include <sys/epoll.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -121,6 +120,7 @@ void Worker::rebuild(std::vector<WorkItem>& items) {
     return;
   }
   (void)add_fd(epoll_.get(), wake_.fd(), tag(0, kWake));
+  bool every_item_polled = true;
   for (std::size_t i = 0; i < items.size(); ++i) {
     VirtQueue& q = *items[i].queue;
     // Kicks are edge-triggered: every write to an eventfd is a new edge, so the counter is never
@@ -132,17 +132,17 @@ void Worker::rebuild(std::vector<WorkItem>& items) {
                      q.index(), std::strerror(errno));
       items[i].kick_fd = -1;  // poll_pass serves it; without this it was served by nothing
     }
-    if (items[i].kick_fd < 0 || busy_poll_) any_polled_ = true;
-    if (busy_poll_ || items[i].kick_fd < 0)  // polled: the driver need not kick (§2.7.10, §2.8.10)
+    const bool polled = busy_poll_ || items[i].kick_fd < 0;
+    any_polled_ = any_polled_ || polled;
+    every_item_polled = every_item_polled && polled;
+    if (polled)  // the driver need not kick (§2.7.10, §2.8.10)
       q.visit([](auto& ring) { ring.disable_notification(); });
     // An event-counter completion fd is edge-triggered for the reason kicks are.
     const std::uint32_t trigger = backend_.completion_fd_is_event_counter(q) ? std::uint32_t{EPOLLET} : 0u;
     if (int cfd = backend_.completion_fd(q); cfd >= 0 && !add_fd(epoll_.get(), cfd, tag(i, kCompletion), trigger))
       any_polled_ = true;
   }
-  all_polled_ = any_polled_ && std::all_of(items.begin(), items.end(), [this](const WorkItem& it) {
-    return busy_poll_ || it.kick_fd < 0;
-  });
+  all_polled_ = any_polled_ && every_item_polled;
 }
 
 void Worker::serve_event(const std::vector<WorkItem>& items, std::uint64_t data) {
