@@ -36,6 +36,10 @@ struct Head {
   std::uint16_t ndescs = 1;
 };
 
+// What a serve_lone() callback returns to leave a buffer in the ring (the device rings' lone lane,
+// vring/split_lane.hpp and packed_lane.hpp); anything else is the used length to push.
+inline constexpr std::uint32_t kNotServed = UINT32_MAX;
+
 struct Segment {
   std::byte* data;     // host pointer into guest memory (guest-controlled contents)
   std::uint32_t len;

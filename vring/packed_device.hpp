@@ -142,6 +142,17 @@ class PackedDeviceRing {
     return n;
   }
 
+  // The lone lane (vring/packed_lane.hpp): pops, serves and pushes in one pass up to `max`
+  // available buffers that are each ONE descriptor (no NEXT, no INDIRECT) whose WRITE flag is
+  // `writable`, inside the cached region; serve(std::byte* data, std::uint32_t len) returns the
+  // used length, or kNotServed to leave that buffer where it is. Stops at the first buffer that
+  // is anything else: pop_burst() takes it (and reports any violation, with the same Errc).
+  // Serves nothing with a dirty log or an inflight log attached or heads to resubmit. Returns the
+  // buffers served (published by the next flush()); when it found the ring empty, the ring is
+  // re-armed as pop_burst() leaves it.
+  template <class Serve>
+  std::size_t serve_lone(std::size_t max, bool writable, Serve&& serve);
+
   [[gnu::always_inline]] void push(const Chain& chain, std::uint32_t written) {
     if (broken_ || !configured_) [[unlikely]]
       return;
@@ -697,4 +708,5 @@ class PackedDeviceRing {
 
 }  // namespace vireo::vring
 
+#include "vring/packed_lane.hpp"  // PackedDeviceRing::serve_lone
 #include "vring/packed_walk.hpp"  // PackedDeviceRing::walk_list / walk_indirect

@@ -170,6 +170,17 @@ class SplitDeviceRing {
     return end;
   }
 
+  // The lone lane (vring/split_lane.hpp): pops, serves and pushes in one pass up to `max`
+  // available buffers that are each ONE descriptor (no NEXT, no INDIRECT) whose WRITE flag is
+  // `writable`, inside the cached region; serve(std::byte* data, std::uint32_t len) returns the
+  // used length, or kNotServed to leave that buffer where it is. Stops at the first buffer that
+  // is anything else: pop_burst() takes it (and reports any violation, with the same Errc).
+  // Serves nothing with a dirty log or an inflight log attached or heads to resubmit. Returns the
+  // buffers served (published by the next flush()); when it found the ring empty, the ring is
+  // re-armed as pop_burst() leaves it.
+  template <class Serve>
+  std::size_t serve_lone(std::size_t max, bool writable, Serve&& serve);
+
   // Completes a chain: queues {head, written} in the shadow used array and, with a dirty log
   // attached, logs the pages of the first `written` writable bytes. Visible after flush().
   [[gnu::always_inline]] void push(const Chain& chain, std::uint32_t written) {
@@ -591,3 +602,5 @@ class SplitDeviceRing {
 };
 
 }  // namespace vireo::vring
+
+#include "vring/split_lane.hpp"  // SplitDeviceRing::serve_lone

@@ -106,7 +106,8 @@ class RxFiller {
   // ring that broke here, or finds no buffers).
   template <class Ring>
   std::size_t put_burst(Ring& ring, std::span<const PacketView> pkts, std::uint64_t& bytes) {
-    std::size_t done = 0;
+    // Nothing held: one-descriptor buffers are filled straight from the ring (no window).
+    std::size_t done = begin_ == end_ ? put_lone(ring, pkts, bytes) : 0;
     while (done != pkts.size()) {
       if (begin_ == end_ && pop_more(ring) != Fit::ok) break;
       done += put_held(ring, pkts.subspan(done), bytes);
@@ -214,6 +215,32 @@ class RxFiller {
   void forget() { begin_ = end_ = n_ = room_ = 0; }
 
  private:
+  // put_burst() through the ring's lone lane (serve_lone): each one-descriptor receive buffer
+  // that holds header + frame is filled and pushed as the ring hands it over. Stops at the first
+  // packet or buffer that needs the window.
+  template <class Ring>
+  std::size_t put_lone(Ring& ring, std::span<const PacketView> pkts, std::uint64_t& bytes) {
+    const std::uint32_t hdr_len = hdr_len_;
+    const PacketView* p = pkts.data();
+    std::uint64_t written = 0;
+    const std::size_t n = ring.serve_lone(pkts.size(), true, [&](std::byte* dst, std::uint32_t room) {
+      // Read before the copy: stores into guest memory may alias the view (port memory).
+      const PacketView v = *p;
+      if (v.nsegs != 1) [[unlikely]]
+        return vring::kNotServed;
+      const vring::Segment s = v.segs[0];
+      if (s.len < std::uint64_t{v.skip} + v.len || room < std::uint64_t{hdr_len} + v.len) [[unlikely]]
+        return vring::kNotServed;
+      write_one_buffer_header(dst, hdr_len);
+      move_frame(dst + hdr_len, s.data + v.skip, v.len);  // a move: see put()
+      ++p;
+      written += hdr_len + v.len;
+      return hdr_len + v.len;
+    });
+    bytes += written - std::uint64_t{hdr_len} * n;
+    return n;
+  }
+
   // put_burst() over the chains the window holds. The window cursor stays in registers: the frame
   // copies go to guest memory, which the compiler must assume aliases every member.
   template <class Ring>

@@ -1,0 +1,201 @@
+// The device rings' lone lane (serve_lone), both layouts: one-descriptor buffers popped, served
+// and pushed in one pass; everything else (a chain, the other direction, a violation, a buffer
+// the callback refuses) left in the ring for pop_burst(), which still reports every violation.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "tests/vring/device/malicious_fixture.hpp"
+
+namespace vireo::test {
+namespace {
+
+using namespace vring;
+
+template <class Layout>
+class LoneLane : public MaliciousTest<Layout> {
+ protected:
+  // The lane serves only inside the ring's cached region: one pop through the general path
+  // caches the data area.
+  void warm() {
+    auto& r = this->h;
+    ASSERT_TRUE(r.drv.chain().writable(this->data, 16).build());
+    r.drv.publish();
+    ASSERT_TRUE(*r.ring.pop(r.chain));
+    r.ring.push(r.chain, 0);
+    r.ring.flush();
+    ASSERT_TRUE(r.drv.read_used());
+  }
+  // Writes `fill` over each served buffer and reports its length as used; counts calls.
+  std::size_t serve_all(std::size_t max, bool writable, std::byte fill = std::byte{0x5a}) {
+    return this->h.ring.serve_lone(max, writable, [&](std::byte* p, std::uint32_t len) {
+      ++calls;
+      if (!writable) return std::uint32_t{0};
+      std::memset(p, int(fill), len);
+      return len;
+    });
+  }
+  std::uint64_t buf(std::size_t k) const { return this->data + 256 + 64 * k; }
+  std::uint16_t add_writable(std::size_t k) {
+    auto id = this->h.drv.chain().writable(buf(k), 64).build();
+    EXPECT_TRUE(id) << id.error();
+    return id ? *id : 0;
+  }
+  // Where the ring asks the driver to kick next (avail_event / device event off_wrap).
+  PackedCursor kick_position() {
+    if constexpr (Layout::kPacked) return decode_off_wrap(this->h.drv.device_event().off_wrap);
+    else return PackedCursor{this->h.drv.avail_event(), true};
+  }
+  std::size_t calls = 0;
+};
+TYPED_TEST_SUITE(LoneLane, RingLayouts, LayoutNames);
+
+TYPED_TEST(LoneLane, ServesPushesAndPublishesInRingOrder) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  this->warm();
+  std::vector<std::uint16_t> ids;
+  for (std::size_t k = 0; k < 3; ++k) ids.push_back(this->add_writable(k));
+  r.drv.publish();
+  EXPECT_EQ(this->serve_all(8, true), 3u);
+  EXPECT_FALSE(r.drv.read_used()) << "nothing visible before flush()";
+  r.ring.flush();
+  for (std::uint16_t id : ids) {
+    auto u = r.drv.read_used();
+    ASSERT_TRUE(u);
+    EXPECT_EQ(*u, (UsedBuf{id, 64}));
+  }
+  EXPECT_TRUE(r.guest.all_equal(this->buf(0), 3 * 64, std::byte{0x5a}));
+  EXPECT_EQ(r.ring.inflight(), 0);
+}
+
+// Many laps of a ring of 8: the wrap counters (packed) and the free-running indexes (split)
+// stay right, with lane batches that straddle the ring's end.
+TYPED_TEST(LoneLane, WrapsTheRingManyTimes) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  this->warm();
+  for (int lap = 0; lap < 20; ++lap) {
+    std::vector<std::uint16_t> ids;
+    for (std::size_t k = 0; k < 5; ++k) ids.push_back(this->add_writable(k));
+    r.drv.publish();
+    ASSERT_EQ(this->serve_all(8, true), 5u) << "lap " << lap;
+    r.ring.flush();
+    for (std::uint16_t id : ids) {
+      auto u = r.drv.read_used();
+      ASSERT_TRUE(u) << "lap " << lap;
+      EXPECT_EQ(u->id, id);
+    }
+  }
+  EXPECT_FALSE(r.ring.broken());
+}
+
+TYPED_TEST(LoneLane, StopsAtAChainWhichPopBurstTakes) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  this->warm();
+  const std::uint16_t a = this->add_writable(0);
+  auto chain = r.drv.chain().writable(this->buf(1), 32).writable(this->buf(2), 32).build();
+  ASSERT_TRUE(chain);
+  const std::uint16_t c = this->add_writable(3);
+  r.drv.publish();
+  EXPECT_EQ(this->serve_all(8, true), 1u);
+  ASSERT_TRUE(*r.ring.pop(r.chain));
+  EXPECT_EQ(r.chain.head().id, *chain);
+  EXPECT_EQ(r.chain.writable().size(), 2u);
+  r.ring.push(r.chain, 64);
+  EXPECT_EQ(this->serve_all(8, true), 1u);
+  r.ring.flush();
+  EXPECT_EQ(r.drv.read_used(), (UsedBuf{a, 64}));
+  EXPECT_EQ(r.drv.read_used(), (UsedBuf{*chain, 64}));
+  EXPECT_EQ(r.drv.read_used(), (UsedBuf{c, 64}));
+}
+
+// A device-readable buffer in the receive lane (and the reverse) is left for pop_burst().
+TYPED_TEST(LoneLane, OtherDirectionStops) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  this->warm();
+  ASSERT_TRUE(r.drv.chain().readable(this->buf(0), 64).build());
+  r.drv.publish();
+  EXPECT_EQ(this->serve_all(8, true), 0u);
+  EXPECT_EQ(this->calls, 0u);
+  EXPECT_EQ(this->serve_all(8, false), 1u);
+  r.ring.flush();
+  auto u = r.drv.read_used();
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->len, 0u);
+}
+
+TYPED_TEST(LoneLane, RefusedBufferStaysAvailable) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  this->warm();
+  this->add_writable(0);
+  const std::uint16_t second = this->add_writable(1);
+  r.drv.publish();
+  std::size_t seen = 0;
+  const std::size_t n = r.ring.serve_lone(8, true, [&](std::byte*, std::uint32_t len) {
+    return ++seen == 1 ? len : kNotServed;
+  });
+  EXPECT_EQ(n, 1u);
+  EXPECT_TRUE(r.ring.has_available());
+  ASSERT_TRUE(*r.ring.pop(r.chain));
+  EXPECT_EQ(r.chain.head().id, second);
+}
+
+// Violations are not the lane's to report: it stops, writes nothing, and pop_burst() breaks the
+// ring with the usual Errc.
+TYPED_TEST(LoneLane, UnmappedBufferIsLeftForPopBurst) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  this->warm();
+  ChainBuilder b = r.drv.chain().writable(r.guest.end() + 0x1000, 64);
+  this->publish(b);
+  EXPECT_EQ(this->serve_all(8, true), 0u);
+  EXPECT_EQ(this->calls, 0u);
+  this->expect_violation(Errc::address_not_mapped);
+}
+
+TYPED_TEST(LoneLane, BufferAcrossTheCachedRegionEdgeIsLeftForPopBurst) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  this->warm();
+  ChainBuilder b = r.drv.chain().writable(r.guest.end() - 8, 64);
+  this->publish(b);
+  EXPECT_EQ(this->serve_all(8, true), 0u);
+  EXPECT_EQ(this->calls, 0u);
+  this->expect_violation(Errc::address_not_mapped);
+}
+
+// Found the ring empty with kicks enabled (EVENT_IDX): the kick position is the next buffer, as
+// pop_burst() leaves it, so the driver kicks for it.
+TYPED_TEST(LoneLane, EmptyRingIsRearmed) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure(feature_bit(kFEventIdx)));
+  this->warm();
+  for (std::size_t k = 0; k < 3; ++k) this->add_writable(k);
+  r.drv.publish();
+  EXPECT_EQ(this->serve_all(8, true), 3u);
+  EXPECT_EQ(this->kick_position().idx, r.ring.state().avail.idx);
+  EXPECT_EQ(this->kick_position().idx, 4);  // warm() took slot 0
+}
+
+// Dirty logging and inflight tracking record every buffer the general path pops and pushes; the
+// lane stands aside while either is attached.
+TYPED_TEST(LoneLane, StandsAsideWithADirtyLog) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  this->warm();
+  std::vector<std::byte> bitmap(4096);
+  DirtyLog log(bitmap.data(), bitmap.size());
+  r.ring.set_dirty_log(&log, this->data);
+  this->add_writable(0);
+  r.drv.publish();
+  EXPECT_EQ(this->serve_all(8, true), 0u);
+  ASSERT_TRUE(*r.ring.pop(r.chain));
+}
+
+}  // namespace
+}  // namespace vireo::test

@@ -1,0 +1,95 @@
+// The lone lane of PackedDeviceRing (vring/packed_device.hpp): the common one-descriptor buffer
+// popped, served and pushed in one pass, with no Chain in between. Everything it takes is what
+// pop_loop()'s fast path takes, and it leaves everything else (a list, an indirect descriptor, a
+// buffer outside the cached region, a bad id) in the ring for pop_burst(), which reports any
+// violation exactly as before. Included at the end of packed_device.hpp; not a header of its own.
+#pragma once
+
+#include "vring/packed_device.hpp"
+
+namespace vireo::vring {
+
+template <GuestMemory M>
+template <class Serve>
+[[gnu::always_inline]] inline std::size_t PackedDeviceRing<M>::serve_lone(std::size_t max, bool writable, Serve&& serve) {
+  if (broken_ || !configured_ || log_ != nullptr || inflight_log_ != nullptr || n_resubmit_ != 0)
+      [[unlikely]]
+    return 0;
+  // The batch stays within the ring (add_used()).
+  const std::size_t n = std::min<std::size_t>(max, size_ - n_shadow_);
+  // Locals, as in pop_loop() and push_loop(): serve() and the used stores write guest memory,
+  // which may alias the ring's members.
+  PackedDesc* const desc = view_.desc;
+  PackedDesc* const ring_end = desc + size_;
+  const std::uint16_t size = size_;
+  const std::uint16_t want = writable ? kDescFWrite : std::uint16_t{0};
+  PackedDesc* dp = desc + avail_.idx;
+  // §2.8.1: an available head has AVAIL == the wrap counter, USED != it; both flip at the wrap.
+  std::uint16_t avail_bits = avail_.wrap ? kDescFAvail : kDescFUsed;
+  std::uint64_t c_gpa = tcache_.gpa();
+  std::uint64_t c_size = tcache_.size();
+  std::byte* const c_host = tcache_.host();
+  if (c_gpa + c_size <= c_gpa) c_size = 0;  // reaches 2^64: see pop_loop()'s load_cache
+  // The used write cursor: the batch's first descriptor (flags withheld for flush()) at used_,
+  // later ones as one word each at wr_idx_ (push_loop()).
+  const bool first = n_shadow_ == 0;
+  std::uint32_t idx = first ? used_.idx : wr_idx_;
+  std::uint64_t flags_word =
+      desc_word(0, 0, static_cast<std::uint16_t>(first ? (used_.wrap ? kUsedBits : 0u) : wr_bits_));
+  bool empty = false;
+  // One buffer at the avail cursor: false = stop there. `batch_first`: its flags wait for flush().
+  auto step = [&](bool batch_first) __attribute__((always_inline)) {
+    // acquire: pairs with the driver's release store of the head descriptor's flags, made after
+    // the rest of the list was written (§2.8.6, §2.8.21.1 "Updating flags").
+    const std::uint16_t head_flags = load_acquire(dp->flags);
+    if ((head_flags & (kDescFAvail | kDescFUsed)) != avail_bits) {
+      empty = true;
+      return false;
+    }
+    if ((head_flags & (kDescFNext | kDescFIndirect | kDescFWrite)) != want) [[unlikely]]
+      return false;
+    const PackedDesc d = read_once<PackedDesc>(dp);
+    const std::uint64_t off = d.addr - c_gpa;
+    // Non-empty (len - 1 wraps for 0), inside the cached region, §2.8.6 id < Queue Size.
+    if (off >= c_size || std::uint64_t{d.len} - 1 >= c_size - off || d.id >= size) [[unlikely]]
+      return false;
+    const std::uint32_t len = serve(c_host + off, d.len);
+    if (len == kNotServed) return false;
+    // §2.8.3: WRITE iff data was written.
+    const std::uint64_t word = desc_word(len, d.id, len != 0 ? kDescFWrite : 0) | flags_word;
+    if (batch_first) {
+      desc[idx].id = d.id;
+      desc[idx].len = len;
+      first_flags_ = static_cast<std::uint16_t>(word >> 48);
+    } else {
+      store_desc_word(desc[idx], word);
+    }
+    advance_used(idx, flags_word, 1u, size, desc_word(0, 0, kUsedBits));
+    if (++dp == ring_end) [[unlikely]] {
+      dp = desc;
+      avail_bits ^= kDescFAvail | kDescFUsed;
+    }
+    return true;
+  };
+  std::size_t k = 0;
+  if (n != 0 && (!first || step(true))) {
+    k = first ? 1 : 0;
+    for (std::size_t left = n - k; left != 0 && step(false); --left) ++k;
+  }
+  avail_ = PackedCursor{static_cast<std::uint16_t>(dp - desc), avail_bits == kDescFAvail};
+  if (k != 0) {
+    wr_idx_ = static_cast<std::uint16_t>(idx);
+    wr_bits_ = static_cast<std::uint16_t>(flags_word >> 48);
+    n_shadow_ += static_cast<std::uint32_t>(k);
+  }
+  // Found the ring empty: re-armed as pop_burst() leaves it (§2.8.10; the caller re-checks with
+  // has_available()). full fence: the off_wrap store before any later read of the next head's
+  // flags; pairs with the driver's full fence between exposing flags and reading device_event.
+  if (empty && event_idx_ && notify_enabled_) {
+    publish_event_off_wrap();
+    full_fence();
+  }
+  return k;
+}
+
+}  // namespace vireo::vring
