@@ -45,8 +45,11 @@ concept DeviceRing = requires(R& r, const R& cr, Chain& chain, std::span<Chain> 
   { r.push(std::as_const(chain), n) } -> std::same_as<void>;
   { r.push(head, n) } -> std::same_as<void>;
   { r.push_burst(static_cast<const Chain*>(nullptr), std::size_t{0}, n) } -> std::same_as<void>;
-  { r.serve_lone(std::size_t{0}, true, [](std::byte*, std::uint32_t) { return std::uint32_t{0}; }) }
+  { r.serve_lone(std::size_t{0}, true, [](std::byte*, std::uint32_t, std::uint16_t) { return 0u; }) }
       -> std::same_as<std::size_t>;
+  { r.pop_lone(std::size_t{0}, true, [](std::byte*, std::uint32_t, std::uint16_t) { return 0u; }) }
+      -> std::same_as<std::size_t>;
+  { r.push_unwritten(static_cast<const Head*>(nullptr), std::size_t{0}) } -> std::same_as<void>;
   { r.flush() } -> std::same_as<void>;
   { r.needs_notification() } -> std::same_as<bool>;
   { r.disable_notification() } -> std::same_as<void>;

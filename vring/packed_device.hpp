@@ -147,11 +147,26 @@ class PackedDeviceRing {
   // `writable`, inside the cached region; serve(std::byte* data, std::uint32_t len) returns the
   // used length, or kNotServed to leave that buffer where it is. Stops at the first buffer that
   // is anything else: pop_burst() takes it (and reports any violation, with the same Errc).
+  // serve() also gets the buffer id (split: the head index) as its third argument.
   // Serves nothing with a dirty log or an inflight log attached or heads to resubmit. Returns the
   // buffers served (published by the next flush()); when it found the ring empty, the ring is
   // re-armed as pop_burst() leaves it.
   template <class Serve>
-  std::size_t serve_lone(std::size_t max, bool writable, Serve&& serve);
+  [[gnu::always_inline]] std::size_t serve_lone(std::size_t max, bool writable, Serve&& serve) {
+    return lone_loop<true>(max, writable, serve);
+  }
+  // The lone lane without the push: the buffers stay in flight until push_unwritten() (or push()
+  // of a chain with the same head). serve()'s return value is only kNotServed or not.
+  template <class Serve>
+  [[gnu::always_inline]] std::size_t pop_lone(std::size_t max, bool writable, Serve&& serve) {
+    return lone_loop<false>(max, writable, serve);
+  }
+  // push(head, 0) for heads[k], k < n, in order: buffers the device wrote nothing into (so there
+  // is nothing to dirty-log but the used ring, which flush() logs).
+  void push_unwritten(const Head* heads, std::size_t n) {
+    push_run(n, [heads](std::size_t k) { return heads[k]; }, [](std::size_t) { return 0u; },
+             [this, heads](std::size_t k) { push(heads[k], 0); });
+  }
 
   [[gnu::always_inline]] void push(const Chain& chain, std::uint32_t written) {
     if (broken_ || !configured_) [[unlikely]]
@@ -169,11 +184,15 @@ class PackedDeviceRing {
 
   // push(chains[k], written[k]) for k < n, in order.
   void push_burst(const Chain* chains, std::size_t n, const std::uint32_t* written) {
-    push_run(chains, n, [written](std::size_t k) { return written[k]; });
+    push_run(n, [chains](std::size_t k) { return chains[k].head(); },
+             [written](std::size_t k) { return written[k]; },
+             [this, chains, written](std::size_t k) { push(chains[k], written[k]); });
   }
   // push(chains[k], written) for k < n, in order.
   void push_burst(const Chain* chains, std::size_t n, std::uint32_t written) {
-    push_run(chains, n, [written](std::size_t) { return written; });
+    push_run(n, [chains](std::size_t k) { return chains[k].head(); },
+             [written](std::size_t) { return written; },
+             [this, chains, written](std::size_t k) { push(chains[k], written); });
   }
 
   // Publishes every pushed buffer. push() already wrote each used descriptor (id, len, and the
@@ -312,27 +331,31 @@ class PackedDeviceRing {
   std::uint16_t inflight() const { return inflight_; }
 
  private:
-  // push_burst()'s loop: written_of(k) is chains[k]'s used length. With a dirty log, or more
-  // than the batch may hold, one push() each. Whether the batch's ids are kept for an inflight
-  // log is decided once per burst.
-  template <class WrittenOf>
-  void push_run(const Chain* chains, std::size_t n, WrittenOf written_of) {
+  // push_burst()'s loop: head_of(k) / written_of(k) are buffer k's head and used length. With a
+  // dirty log, or more than the batch may hold, push_one(k) each. Whether the batch's ids are
+  // kept for an inflight log is decided once per burst.
+  template <class HeadOf, class WrittenOf, class PushOne>
+  void push_run(std::size_t n, HeadOf head_of, WrittenOf written_of, PushOne push_one) {
     if (broken_ || !configured_ || n == 0) [[unlikely]]
       return;
     if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
-      for (std::size_t k = 0; k < n; ++k) push(chains[k], written_of(k));
+      for (std::size_t k = 0; k < n; ++k) push_one(k);
       return;
     }
     if (inflight_log_ != nullptr) [[unlikely]]
-      push_loop<true>(chains, n, written_of);
+      push_loop<true>(n, head_of, written_of);
     else
-      push_loop<false>(chains, n, written_of);
+      push_loop<false>(n, head_of, written_of);
   }
+
+  // serve_lone() (kPush) and pop_lone(): vring/packed_lane.hpp.
+  template <bool kPush, class Serve>
+  std::size_t lone_loop(std::size_t max, bool writable, Serve&& serve);
 
   // Write cursor and wrap bits stay in locals: the descriptor stores go to guest memory, which
   // may alias any member.
-  template <bool kKeepIds, class WrittenOf>
-  [[gnu::always_inline]] void push_loop(const Chain* chains, std::size_t n, WrittenOf written_of) {
+  template <bool kKeepIds, class HeadOf, class WrittenOf>
+  [[gnu::always_inline]] void push_loop(std::size_t n, HeadOf head_of, WrittenOf written_of) {
     PackedDesc* const desc = view_.desc;
     const std::uint32_t size = size_;
     std::uint16_t* const ids = shadow_.get() + n_shadow_;
@@ -342,7 +365,7 @@ class PackedDeviceRing {
     if (n_shadow_ == 0) {  // the batch's first: its flags wait for flush()
       idx = used_.idx;
       bits = used_.wrap ? kUsedBits : 0;
-      const Head h = chains[0].head();
+      const Head h = head_of(0);
       first_flags_ = write_used(desc[idx], h, written_of(0), bits);
       if constexpr (kKeepIds) ids[0] = h.id;
       advance_used(idx, bits, h.ndescs, size);
@@ -352,7 +375,7 @@ class PackedDeviceRing {
     // their AVAIL|USED bits in place in that word, flipped at the wrap.
     std::uint64_t flags_word = desc_word(0, 0, static_cast<std::uint16_t>(bits));
     for (; k < n; ++k) {
-      const Head h = chains[k].head();
+      const Head h = head_of(k);
       const std::uint32_t len = written_of(k);
       store_desc_word(desc[idx], desc_word(len, h.id, 0) | flags_word |
                                      (len != 0 ? desc_word(0, 0, kDescFWrite) : 0));

@@ -1,5 +1,5 @@
 // The lone lane of PackedDeviceRing (vring/packed_device.hpp): the common one-descriptor buffer
-// popped, served and pushed in one pass, with no Chain in between. Everything it takes is what
+// popped, served and (serve_lone) pushed in one pass, with no Chain in between. Everything it takes is what
 // pop_loop()'s fast path takes, and it leaves everything else (a list, an indirect descriptor, a
 // buffer outside the cached region, a bad id) in the ring for pop_burst(), which reports any
 // violation exactly as before. Included at the end of packed_device.hpp; not a header of its own.
@@ -10,13 +10,14 @@
 namespace vireo::vring {
 
 template <GuestMemory M>
-template <class Serve>
-[[gnu::always_inline]] inline std::size_t PackedDeviceRing<M>::serve_lone(std::size_t max, bool writable, Serve&& serve) {
+template <bool kPush, class Serve>
+[[gnu::always_inline]] inline std::size_t PackedDeviceRing<M>::lone_loop(std::size_t max, bool writable,
+                                                                        Serve&& serve) {
   if (broken_ || !configured_ || log_ != nullptr || inflight_log_ != nullptr || n_resubmit_ != 0)
       [[unlikely]]
     return 0;
   // The batch stays within the ring (add_used()).
-  const std::size_t n = std::min<std::size_t>(max, size_ - n_shadow_);
+  const std::size_t n = std::min<std::size_t>(max, kPush ? size_ - n_shadow_ : size_);
   // Locals, as in pop_loop() and push_loop(): serve() and the used stores write guest memory,
   // which may alias the ring's members.
   PackedDesc* const desc = view_.desc;
@@ -32,7 +33,7 @@ template <class Serve>
   if (c_gpa + c_size <= c_gpa) c_size = 0;  // reaches 2^64: see pop_loop()'s load_cache
   // The used write cursor: the batch's first descriptor (flags withheld for flush()) at used_,
   // later ones as one word each at wr_idx_ (push_loop()).
-  const bool first = n_shadow_ == 0;
+  const bool first = kPush && n_shadow_ == 0;
   std::uint32_t idx = first ? used_.idx : wr_idx_;
   std::uint64_t flags_word =
       desc_word(0, 0, static_cast<std::uint16_t>(first ? (used_.wrap ? kUsedBits : 0u) : wr_bits_));
@@ -53,18 +54,20 @@ template <class Serve>
     // Non-empty (len - 1 wraps for 0), inside the cached region, §2.8.6 id < Queue Size.
     if (off >= c_size || std::uint64_t{d.len} - 1 >= c_size - off || d.id >= size) [[unlikely]]
       return false;
-    const std::uint32_t len = serve(c_host + off, d.len);
+    const std::uint32_t len = serve(c_host + off, d.len, d.id);
     if (len == kNotServed) return false;
-    // §2.8.3: WRITE iff data was written.
-    const std::uint64_t word = desc_word(len, d.id, len != 0 ? kDescFWrite : 0) | flags_word;
-    if (batch_first) {
-      desc[idx].id = d.id;
-      desc[idx].len = len;
-      first_flags_ = static_cast<std::uint16_t>(word >> 48);
-    } else {
-      store_desc_word(desc[idx], word);
+    if constexpr (kPush) {
+      // §2.8.3: WRITE iff data was written.
+      const std::uint64_t word = desc_word(len, d.id, len != 0 ? kDescFWrite : 0) | flags_word;
+      if (batch_first) {
+        desc[idx].id = d.id;
+        desc[idx].len = len;
+        first_flags_ = static_cast<std::uint16_t>(word >> 48);
+      } else {
+        store_desc_word(desc[idx], word);
+      }
+      advance_used(idx, flags_word, 1u, size, desc_word(0, 0, kUsedBits));
     }
-    advance_used(idx, flags_word, 1u, size, desc_word(0, 0, kUsedBits));
     if (++dp == ring_end) [[unlikely]] {
       dp = desc;
       avail_bits ^= kDescFAvail | kDescFUsed;
@@ -77,7 +80,9 @@ template <class Serve>
     for (std::size_t left = n - k; left != 0 && step(false); --left) ++k;
   }
   avail_ = PackedCursor{static_cast<std::uint16_t>(dp - desc), avail_bits == kDescFAvail};
-  if (k != 0) {
+  if (!kPush) {
+    inflight_ = static_cast<std::uint16_t>(inflight_ + k);
+  } else if (k != 0) {
     wr_idx_ = static_cast<std::uint16_t>(idx);
     wr_bits_ = static_cast<std::uint16_t>(flags_word >> 48);
     n_shadow_ += static_cast<std::uint32_t>(k);

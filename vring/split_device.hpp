@@ -175,11 +175,26 @@ class SplitDeviceRing {
   // `writable`, inside the cached region; serve(std::byte* data, std::uint32_t len) returns the
   // used length, or kNotServed to leave that buffer where it is. Stops at the first buffer that
   // is anything else: pop_burst() takes it (and reports any violation, with the same Errc).
+  // serve() also gets the buffer id (split: the head index) as its third argument.
   // Serves nothing with a dirty log or an inflight log attached or heads to resubmit. Returns the
   // buffers served (published by the next flush()); when it found the ring empty, the ring is
   // re-armed as pop_burst() leaves it.
   template <class Serve>
-  std::size_t serve_lone(std::size_t max, bool writable, Serve&& serve);
+  [[gnu::always_inline]] std::size_t serve_lone(std::size_t max, bool writable, Serve&& serve) {
+    return lone_loop<true>(max, writable, serve);
+  }
+  // The lone lane without the push: the buffers stay in flight until push_unwritten() (or push()
+  // of a chain with the same head). serve()'s return value is only kNotServed or not.
+  template <class Serve>
+  [[gnu::always_inline]] std::size_t pop_lone(std::size_t max, bool writable, Serve&& serve) {
+    return lone_loop<false>(max, writable, serve);
+  }
+  // push(head, 0) for heads[k], k < n, in order: buffers the device wrote nothing into (so there
+  // is nothing to dirty-log but the used ring, which flush() logs).
+  void push_unwritten(const Head* heads, std::size_t n) {
+    push_run(n, [heads](std::size_t k) { return heads[k]; }, [](std::size_t) { return 0u; },
+             [this, heads](std::size_t k) { push(heads[k], 0); });
+  }
 
   // Completes a chain: queues {head, written} in the shadow used array and, with a dirty log
   // attached, logs the pages of the first `written` writable bytes. Visible after flush().
@@ -199,11 +214,15 @@ class SplitDeviceRing {
 
   // push(chains[k], written[k]) for k < n, in order.
   void push_burst(const Chain* chains, std::size_t n, const std::uint32_t* written) {
-    push_run(chains, n, [written](std::size_t k) { return written[k]; });
+    push_run(n, [chains](std::size_t k) { return chains[k].head(); },
+             [written](std::size_t k) { return written[k]; },
+             [this, chains, written](std::size_t k) { push(chains[k], written[k]); });
   }
   // push(chains[k], written) for k < n, in order.
   void push_burst(const Chain* chains, std::size_t n, std::uint32_t written) {
-    push_run(chains, n, [written](std::size_t) { return written; });
+    push_run(n, [chains](std::size_t k) { return chains[k].head(); },
+             [written](std::size_t) { return written; },
+             [this, chains, written](std::size_t k) { push(chains[k], written); });
   }
 
   // Publishes every pushed element: at most two memcpy into the used ring, then ONE release store.
@@ -327,21 +346,25 @@ class SplitDeviceRing {
   std::uint16_t inflight() const { return inflight_; }
 
  private:
-  // push_burst()'s loop: written_of(k) is chains[k]'s used length. With a dirty log, or more
-  // than the shadow array holds, one push() each.
-  template <class WrittenOf>
-  void push_run(const Chain* chains, std::size_t n, WrittenOf written_of) {
+  // push_burst()'s loop: head_of(k) / written_of(k) are buffer k's head and used length. With a
+  // dirty log, or more than the shadow array holds, push_one(k) each.
+  template <class HeadOf, class WrittenOf, class PushOne>
+  void push_run(std::size_t n, HeadOf head_of, WrittenOf written_of, PushOne push_one) {
     if (broken_ || !configured_) [[unlikely]]
       return;
     if (log_ != nullptr || n > size_ - n_shadow_) [[unlikely]] {
-      for (std::size_t k = 0; k < n; ++k) push(chains[k], written_of(k));
+      for (std::size_t k = 0; k < n; ++k) push_one(k);
       return;
     }
     UsedElem* const dst = shadow_.get() + n_shadow_;
-    for (std::size_t k = 0; k < n; ++k) dst[k] = UsedElem{chains[k].head().id, written_of(k)};
+    for (std::size_t k = 0; k < n; ++k) dst[k] = UsedElem{head_of(k).id, written_of(k)};
     n_shadow_ += static_cast<std::uint32_t>(n);
     inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
   }
+
+  // serve_lone() (kPush) and pop_lone(): vring/split_lane.hpp.
+  template <bool kPush, class Serve>
+  std::size_t lone_loop(std::size_t max, bool writable, Serve&& serve);
 
   static constexpr std::uint64_t kUsedIdxOffset = 2;    // used->idx within the used ring
   static constexpr std::uint64_t kUsedRingOffset = 4;   // used->ring[0]

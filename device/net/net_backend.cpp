@@ -60,7 +60,12 @@ struct NetBackend::Pair {
   // ---- TX side, under tx_lock ----
   std::mutex tx_lock;
   VirtQueue* tx = nullptr;
-  std::vector<vring::Chain> tx_chains;      // [0, held) popped, checked, not yet taken by the port
+  // [0, held): packets popped and checked, not yet taken by the port. Each has its head and view;
+  // a chain from pop_burst() lives in tx_chains[k], a lone buffer from pop_lone() in tx_segs[k]
+  // (its view points there).
+  std::vector<vring::Chain> tx_chains;
+  std::array<vring::Segment, kBurst> tx_segs{};
+  std::array<vring::Head, kBurst> tx_heads{};
   std::array<PacketView, kBurst> tx_views{};
   std::uint32_t held = 0;
   // ---- RX side, under rx_lock ----
@@ -176,7 +181,7 @@ void NetBackend::queue_stopping(VirtQueue& q) {
     if (p.tx != &q) return;
     // Packets held for a full receive queue are completed unsent: nothing stays in flight.
     q.visit([&](auto& ring) {
-      for (std::uint32_t k = 0; k < p.held; ++k) ring.push(p.tx_chains[k], 0);
+      ring.push_unwritten(p.tx_heads.data(), p.held);
       ring.flush();
     });
     p.held = 0;
@@ -233,7 +238,10 @@ template <class Ring>
 void NetBackend::drain_tx(Pair& p, VirtQueue& q, Ring& ring) {
   for (;;) {
     const std::uint32_t room = kBurst - p.held;
-    const std::size_t popped = pop_tx(p, q, ring, p.held);
+    // One-descriptor buffers through the lone lane; from the first that is not one (or is
+    // malformed), pop_burst() and the full checks.
+    std::size_t popped = pop_lone_tx(p, ring);
+    if (p.held != kBurst && ring.has_available()) popped += pop_tx(p, q, ring, p.held);
     if (ring.broken()) return;
     if (p.held != 0) transmit_held(p, q, ring);
     ring.flush();  // this burst's completions, malformed buffers included
@@ -257,10 +265,14 @@ void NetBackend::transmit_held(Pair& p, VirtQueue& q, Ring& ring) {
   std::uint64_t bytes = 0;
   for (std::uint32_t k = 0; k < taken; ++k) bytes += p.tx_views[k].len;
   // §5.1.6.2: the device writes nothing into TX buffers.
-  ring.push_burst(p.tx_chains.data(), taken, std::uint32_t{0});
+  ring.push_unwritten(p.tx_heads.data(), taken);
   for (std::uint32_t k = static_cast<std::uint32_t>(taken); k < n; ++k) {
-    std::swap(p.tx_chains[k - taken], p.tx_chains[k]);
-    p.tx_views[k - taken] = p.tx_views[k];
+    const std::uint32_t to = k - static_cast<std::uint32_t>(taken);
+    std::swap(p.tx_chains[to], p.tx_chains[k]);  // a chain's segments move with it
+    p.tx_segs[to] = p.tx_segs[k];
+    p.tx_heads[to] = p.tx_heads[k];
+    p.tx_views[to] = p.tx_views[k];
+    if (p.tx_views[to].segs == &p.tx_segs[k]) p.tx_views[to].segs = &p.tx_segs[to];
   }
   p.held = n - static_cast<std::uint32_t>(taken);
   PairCounters::add(p.counters.tx_packets, taken);
@@ -292,6 +304,7 @@ std::size_t NetBackend::pop_tx(Pair& p, VirtQueue& q, Ring& ring, std::uint32_t 
     // through check_tx(), which decides on its own single read of the header.
     if (check_tx_fast(c, hdr_len, v)) [[likely]] {
       if (w != i) std::swap(chains[w], c);  // the view's segments move with the chain
+      p.tx_heads[w] = chains[w].head();
       views[w++] = v;
       continue;
     }
@@ -302,10 +315,37 @@ std::size_t NetBackend::pop_tx(Pair& p, VirtQueue& q, Ring& ring, std::uint32_t 
       continue;
     }
     if (w != i) std::swap(p.tx_chains[w], c);  // the view's segments move with the chain
+    p.tx_heads[w] = p.tx_chains[w].head();
     p.tx_views[w++] = v;
   }
   p.held = w;
   return *got;
+}
+
+// Pops one-descriptor TX buffers that pass check_tx_fast()'s rules through the ring's lone lane
+// into [held, kBurst): no chain, the view over tx_segs. Stops at anything else, which pop_tx()
+// takes with the full checks. Returns how many it popped.
+template <class Ring>
+std::size_t NetBackend::pop_lone_tx(Pair& p, Ring& ring) {
+  const std::uint32_t hdr_len = hdr_len_;
+  const std::uint32_t at = p.held;
+  vring::Segment* seg = p.tx_segs.data() + at;
+  vring::Head* head = p.tx_heads.data() + at;
+  PacketView* view = p.tx_views.data() + at;
+  const std::size_t n = ring.pop_lone(kBurst - at, false, [&](std::byte* data, std::uint32_t len, std::uint16_t id) {
+    if (len < hdr_len + kEthHeaderLen) [[unlikely]]
+      return vring::kNotServed;
+    std::uint16_t flags_gso;  // NetHdr::flags and gso_type; guest-controlled: read once
+    std::memcpy(&flags_gso, data, sizeof flags_gso);
+    if (flags_gso != 0) [[unlikely]]
+      return vring::kNotServed;
+    *seg = vring::Segment{data, len, 0};  // gpa: only writable segments are dirty-logged
+    *view++ = PacketView{seg++, 1, hdr_len, len - hdr_len};
+    *head++ = vring::Head{id, 1};
+    return 0u;
+  });
+  p.held = at + static_cast<std::uint32_t>(n);
+  return n;
 }
 
 // check_tx() for the common buffer: one device-readable segment holding the header and at least

@@ -112,6 +112,8 @@ class NetBackend final : public Backend {
   template <class Ring>
   void transmit_held(Pair& p, VirtQueue& q, Ring& ring);
   template <class Ring>
+  std::size_t pop_lone_tx(Pair& p, Ring& ring);
+  template <class Ring>
   std::size_t pop_tx(Pair& p, VirtQueue& q, Ring& ring, std::uint32_t at);
   static bool check_tx_fast(const vring::Chain& c, std::uint32_t hdr_len, PacketView& view);
   Drop check_tx(const vring::Chain& c, PacketView& view) const;

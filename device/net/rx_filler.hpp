@@ -223,7 +223,7 @@ class RxFiller {
     const std::uint32_t hdr_len = hdr_len_;
     const PacketView* p = pkts.data();
     std::uint64_t written = 0;
-    const std::size_t n = ring.serve_lone(pkts.size(), true, [&](std::byte* dst, std::uint32_t room) {
+    const std::size_t n = ring.serve_lone(pkts.size(), true, [&](std::byte* dst, std::uint32_t room, std::uint16_t) {
       // Read before the copy: stores into guest memory may alias the view (port memory).
       const PacketView v = *p;
       if (v.nsegs != 1) [[unlikely]]

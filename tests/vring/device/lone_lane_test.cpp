@@ -29,7 +29,7 @@ class LoneLane : public MaliciousTest<Layout> {
   }
   // Writes `fill` over each served buffer and reports its length as used; counts calls.
   std::size_t serve_all(std::size_t max, bool writable, std::byte fill = std::byte{0x5a}) {
-    return this->h.ring.serve_lone(max, writable, [&](std::byte* p, std::uint32_t len) {
+    return this->h.ring.serve_lone(max, writable, [&](std::byte* p, std::uint32_t len, std::uint16_t) {
       ++calls;
       if (!writable) return std::uint32_t{0};
       std::memset(p, int(fill), len);
@@ -136,13 +136,47 @@ TYPED_TEST(LoneLane, RefusedBufferStaysAvailable) {
   const std::uint16_t second = this->add_writable(1);
   r.drv.publish();
   std::size_t seen = 0;
-  const std::size_t n = r.ring.serve_lone(8, true, [&](std::byte*, std::uint32_t len) {
+  const std::size_t n = r.ring.serve_lone(8, true, [&](std::byte*, std::uint32_t len, std::uint16_t) {
     return ++seen == 1 ? len : kNotServed;
   });
   EXPECT_EQ(n, 1u);
   EXPECT_TRUE(r.ring.has_available());
   ASSERT_TRUE(*r.ring.pop(r.chain));
   EXPECT_EQ(r.chain.head().id, second);
+}
+
+// pop_lone(): the buffers stay in flight, with their ids, until push_unwritten() completes them.
+TYPED_TEST(LoneLane, PopLoneKeepsBuffersInFlightUntilPushUnwritten) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  this->warm();
+  std::vector<std::uint16_t> ids;
+  for (std::size_t k = 0; k < 3; ++k) {
+    auto id = r.drv.chain().readable(this->buf(k), 64).build();
+    ASSERT_TRUE(id);
+    ids.push_back(*id);
+  }
+  r.drv.publish();
+  std::vector<Head> heads;
+  std::vector<std::byte*> seen;
+  const std::size_t n = r.ring.pop_lone(8, false, [&](std::byte* p, std::uint32_t len, std::uint16_t id) {
+    EXPECT_EQ(len, 64u);
+    seen.push_back(p);
+    heads.push_back(Head{id, 1});
+    return 0u;
+  });
+  ASSERT_EQ(n, 3u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(heads[k].id, ids[k]);
+    EXPECT_EQ(seen[k], r.guest.host(this->buf(k)));
+  }
+  EXPECT_EQ(r.ring.inflight(), 3);
+  r.ring.flush();
+  EXPECT_FALSE(r.drv.read_used()) << "popped, not used";
+  r.ring.push_unwritten(heads.data(), heads.size());
+  r.ring.flush();
+  for (std::uint16_t id : ids) EXPECT_EQ(r.drv.read_used(), (UsedBuf{id, 0}));
+  EXPECT_EQ(r.ring.inflight(), 0);
 }
 
 // Violations are not the lane's to report: it stops, writes nothing, and pop_burst() breaks the
