@@ -61,11 +61,12 @@ struct TxPacket {
 
 // A received frame: up to kMaxRxSegs spans (more than one only with mergeable buffers).
 inline constexpr std::size_t kMaxRxSegs = 8;
+// Laid out so a one-segment frame (the common case) touches one cache line.
 struct RxPacket {
-  std::array<std::span<const std::byte>, kMaxRxSegs> segs{};
-  std::array<std::uint16_t, kMaxRxSegs> slots{};
-  std::uint8_t nsegs = 0;
   std::uint32_t len = 0;  // frame bytes over all segments
+  std::uint8_t nsegs = 0;
+  std::array<std::uint16_t, kMaxRxSegs> slots{};
+  std::array<std::span<const std::byte>, kMaxRxSegs> segs{};
 };
 
 struct NetStats {

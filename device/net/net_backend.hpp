@@ -10,9 +10,11 @@
 // so every TX header must say NEEDS_CSUM off and GSO_NONE.
 //
 // Data path. process(q) on either queue of a pair serves the whole pair: the TX ring is drained in
-// bursts of kBurst (pop_burst, header check, one Port::transmit per burst, push, one flush, one
-// notify) and the port's pending packets are copied into the RX ring (reserve/put per packet,
-// one flush + one notify per burst). Nothing is allocated after construction.
+// bursts of kBurst (one-descriptor buffers through the ring's lone lane, pop_lone, the rest through
+// pop_burst; header check, one Port::transmit per burst, push, one flush, one notify) and the
+// port's pending packets are copied into the RX ring (one-descriptor buffers filled through
+// serve_lone, the rest by reserve/put; one flush + one notify per burst). Nothing is allocated
+// after construction.
 //
 // Locking. Each pair has a TX lock (its TX ring and held packets) and an RX lock (its RX ring and
 // receive window). Lock order: a TX lock may be held while taking any RX lock (loopback, peer);

@@ -14,7 +14,8 @@
 // many (§5.1.6.4); without it each packet takes exactly one chain and num_buffers is 1
 // (§5.1.6.4.1). Chains are popped in bursts; chains popped but not needed by the current packet
 // stay in the window for the next one, and release() hands them back (used length 0) when the
-// queue stops. Chains are filled in pop order and pushed in pop order.
+// queue stops. Chains are filled in pop order and pushed in pop order. While the window is empty,
+// put_burst() fills one-descriptor buffers straight from the ring (its lone lane, serve_lone).
 #pragma once
 
 #include <sys/uio.h>

@@ -1,9 +1,10 @@
 // libFuzzer target: the ring walker. A device ring and a driver ring share one set of ring areas in
 // a BufferMemory; the input picks the layout (split or packed), the size, EVENT_IDX and
 // INDIRECT_DESC, then runs a sequence of driver operations (add, kick_prepare, get_used,
-// enable_cb/disable_cb), device operations (pop, pop_burst, push, flush, needs_notification,
-// enable/disable_notification, reconfigure from state()) and raw scribbles over the ring areas
-// and buffers (a hostile driver or device rewriting shared memory at any point).
+// enable_cb/disable_cb), device operations (pop, pop_burst, the lone lane serve_lone/pop_lone,
+// push, flush, needs_notification, enable/disable_notification, reconfigure from state()) and raw
+// scribbles over the ring areas and buffers (a hostile driver or device rewriting shared memory at
+// any point).
 //
 // Oracles besides ASan/UBSan: every segment of a popped chain lies inside guest memory; every
 // token get_used returns was added and not reaped yet (the driver validates used ids); a broken
@@ -82,7 +83,10 @@ class Walker {
     switch (op % 12) {
       case 0: driver_add(op >= 128); break;
       case 1: (void)drv_.kick_prepare(); break;
-      case 2: device_pop(1); break;
+      case 2:
+        if (op >= 128) device_pop_lone(op & 1);
+        else device_pop(1);
+        break;
       case 3: device_push(); break;
       case 4: dev_.flush(); break;
       case 5: (void)dev_.needs_notification(); break;
@@ -96,7 +100,10 @@ class Walker {
         else drv_.disable_cb();
         break;
       case 9: scribble(); break;
-      case 10: device_pop(4); break;
+      case 10:
+        if (op >= 128) device_serve_lone(op & 1);
+        else device_pop(4);
+        break;
       case 11: reconnect(); break;
     }
   }
@@ -138,6 +145,30 @@ class Walker {
       return;
     }
     for (std::size_t i = 0; i < *n; ++i) serve(chains_[i]);
+  }
+
+  // The lone lane: what it hands over lies in guest memory; serve_lone pushes at once, pop_lone
+  // leaves the buffers to device_push().
+  void check_lone(const std::byte* data, std::uint32_t len) const {
+    const std::byte* lo = mem_.bytes().data();
+    if (data < lo || data + len > lo + kMemBytes || len == 0) violated("lone buffer outside guest memory");
+  }
+  void device_serve_lone(bool writable) {
+    const std::uint8_t max = in_.u8();
+    (void)dev_.serve_lone(max % 8, writable, [&](std::byte* data, std::uint32_t len, std::uint16_t) {
+      check_lone(data, len);
+      if (!writable) return 0u;
+      std::fill_n(data, len, std::byte{0x5a});
+      return len;
+    });
+  }
+  void device_pop_lone(bool writable) {
+    const std::uint8_t max = in_.u8();
+    (void)dev_.pop_lone(max % 8, writable, [&](std::byte* data, std::uint32_t len, std::uint16_t id) {
+      check_lone(data, len);
+      if (pending_.size() < 4 * 1024) pending_.push_back(Pending{Head{id, 1}, 0});
+      return 0u;
+    });
   }
 
   // Reads every readable byte and writes every writable byte, as a device would.
