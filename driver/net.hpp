@@ -61,7 +61,8 @@ struct TxPacket {
 
 // A received frame: up to kMaxRxSegs spans (more than one only with mergeable buffers).
 inline constexpr std::size_t kMaxRxSegs = 8;
-// Laid out so a one-segment frame (the common case) touches one cache line.
+// Laid out so what a one-segment frame (the common case) uses, len, nsegs, slots[0] and segs[0],
+// lies in its first 40 bytes.
 struct RxPacket {
   std::uint32_t len = 0;  // frame bytes over all segments
   std::uint8_t nsegs = 0;

@@ -170,21 +170,13 @@ class SplitDeviceRing {
     return end;
   }
 
-  // The lone lane (vring/split_lane.hpp): pops, serves and pushes in one pass up to `max`
-  // available buffers that are each ONE descriptor (no NEXT, no INDIRECT) whose WRITE flag is
-  // `writable`, inside the cached region; serve(std::byte* data, std::uint32_t len) returns the
-  // used length, or kNotServed to leave that buffer where it is. Stops at the first buffer that
-  // is anything else: pop_burst() takes it (and reports any violation, with the same Errc).
-  // serve() also gets the buffer id (split: the head index) as its third argument.
-  // Serves nothing with a dirty log or an inflight log attached or heads to resubmit. Returns the
-  // buffers served (published by the next flush()); when it found the ring empty, the ring is
-  // re-armed as pop_burst() leaves it.
+  // The lone lane (its contract: vring/split_lane.hpp): serve_lone() pops, serves and pushes
+  // one-descriptor buffers in one pass, serve(data, len, id) returning the used length or
+  // kNotServed; pop_lone() leaves the buffers in flight (serve's value: kNotServed or not).
   template <class Serve>
   [[gnu::always_inline]] std::size_t serve_lone(std::size_t max, bool writable, Serve&& serve) {
     return lone_loop<true>(max, writable, serve);
   }
-  // The lone lane without the push: the buffers stay in flight until push_unwritten() (or push()
-  // of a chain with the same head). serve()'s return value is only kNotServed or not.
   template <class Serve>
   [[gnu::always_inline]] std::size_t pop_lone(std::size_t max, bool writable, Serve&& serve) {
     return lone_loop<false>(max, writable, serve);
@@ -626,4 +618,4 @@ class SplitDeviceRing {
 
 }  // namespace vireo::vring
 
-#include "vring/split_lane.hpp"  // SplitDeviceRing::serve_lone
+#include "vring/split_lane.hpp"  // SplitDeviceRing::lone_loop
