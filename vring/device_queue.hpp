@@ -45,6 +45,19 @@ concept DeviceRing = requires(R& r, const R& cr, Chain& chain, std::span<Chain> 
   { r.push(std::as_const(chain), n) } -> std::same_as<void>;
   { r.push(head, n) } -> std::same_as<void>;
   { r.push_burst(static_cast<const Chain*>(nullptr), std::size_t{0}, n) } -> std::same_as<void>;
+  // The lone lane (split_lane.hpp, packed_lane.hpp): serve_lone(max, writable, serve) takes, in
+  // ring order, up to `max` available buffers that are each ONE descriptor (no NEXT, no INDIRECT)
+  // whose WRITE flag is `writable`, lying inside the ring's cached region, and calls
+  // serve(std::byte* data, std::uint32_t len, std::uint16_t id) for each (id: the buffer id; split:
+  // the head index). serve() returns the used length to push, or kNotServed to leave that buffer
+  // where it is. The lane stops at the first buffer that is anything else; pop_burst() takes it and
+  // reports any violation with the same Errc. pop_lone() is the same without the push: the buffers
+  // stay in flight until push_unwritten() (or push()) completes them. The lane serves nothing while
+  // a dirty log or an inflight log is attached or heads wait to be resubmitted. It returns the
+  // buffers it took (pushed ones are published by the next flush()); when it found the ring empty,
+  // the ring is re-armed as pop_burst() leaves it (with kicks on and EVENT_IDX: event index
+  // published, full fence), so a caller that then sees has_available() false may wait for the next
+  // kick.
   { r.serve_lone(std::size_t{0}, true, [](std::byte*, std::uint32_t, std::uint16_t) { return 0u; }) }
       -> std::same_as<std::size_t>;
   { r.pop_lone(std::size_t{0}, true, [](std::byte*, std::uint32_t, std::uint16_t) { return 0u; }) }

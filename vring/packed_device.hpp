@@ -142,9 +142,10 @@ class PackedDeviceRing {
     return n;
   }
 
-  // The lone lane (its contract: vring/packed_lane.hpp): serve_lone() pops, serves and pushes
-  // one-descriptor buffers in one pass, serve(data, len, id) returning the used length or
-  // kNotServed; pop_lone() leaves the buffers in flight (serve's value: kNotServed or not).
+  // The lone lane (vring/packed_lane.hpp; the contract is in device_queue.hpp): serve_lone() pops,
+  // serves and pushes one-descriptor buffers in one pass, serve(data, len, id) returning the used
+  // length or kNotServed; pop_lone() leaves the buffers in flight (serve's value: kNotServed or
+  // not).
   template <class Serve>
   [[gnu::always_inline]] std::size_t serve_lone(std::size_t max, bool writable, Serve&& serve) {
     return lone_loop<true>(max, writable, serve);

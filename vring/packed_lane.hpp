@@ -4,18 +4,7 @@
 // outside the cached region, a bad id) in the ring for pop_burst(), which reports any violation
 // exactly as before. Included at the end of packed_device.hpp; not a header of its own.
 //
-// The contract (both layouts): serve_lone(max, writable, serve) takes, in ring order, up to `max`
-// available buffers that are each ONE descriptor (no NEXT, no INDIRECT) whose WRITE flag is
-// `writable`, lying inside the ring's cached region, and calls serve(std::byte* data,
-// std::uint32_t len, std::uint16_t id) for each (id: the buffer id; split: the head index).
-// serve() returns the used length to push, or kNotServed to leave that buffer where it is. The
-// lane stops at the first buffer that is anything else; pop_burst() takes it and reports any
-// violation with the same Errc. pop_lone() is the same without the push: the buffers stay in
-// flight until push_unwritten() (or push()) completes them. The lane serves nothing while a dirty
-// log or an inflight log is attached or heads wait to be resubmitted. It returns the buffers it
-// took (pushed ones are published by the next flush()); when it found the ring empty, the ring is
-// re-armed as pop_burst() leaves it (with kicks on and EVENT_IDX: event index published, full
-// fence), so a caller that then sees has_available() false may wait for the next kick.
+// The contract (both layouts) is written once, at DeviceRing in vring/device_queue.hpp.
 #pragma once
 
 #include "vring/packed_device.hpp"
