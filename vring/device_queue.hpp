@@ -54,10 +54,10 @@ concept DeviceRing = requires(R& r, const R& cr, Chain& chain, std::span<Chain> 
   // reports any violation with the same Errc. pop_lone() is the same without the push: the buffers
   // stay in flight until push_unwritten() (or push()) completes them. The lane serves nothing while
   // a dirty log or an inflight log is attached or heads wait to be resubmitted. It returns the
-  // buffers it took (pushed ones are published by the next flush()); when it found the ring empty,
-  // the ring is re-armed as pop_burst() leaves it (with kicks on and EVENT_IDX: event index
-  // published, full fence), so a caller that then sees has_available() false may wait for the next
-  // kick.
+  // buffers it took (pushed ones are published by the next flush()). On return, as after
+  // pop_burst(), either has_available() is true or the ring is re-armed (with kicks on and
+  // EVENT_IDX: event index published, full fence), also when it took `max` buffers, so a caller
+  // that then sees has_available() false may wait for the next kick.
   { r.serve_lone(std::size_t{0}, true, [](std::byte*, std::uint32_t, std::uint16_t) { return 0u; }) }
       -> std::same_as<std::size_t>;
   { r.pop_lone(std::size_t{0}, true, [](std::byte*, std::uint32_t, std::uint16_t) { return 0u; }) }

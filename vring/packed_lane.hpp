@@ -89,12 +89,13 @@ template <bool kPush, class Serve>
     wr_bits_ = static_cast<std::uint16_t>(flags_word >> 48);
     n_shadow_ += static_cast<std::uint32_t>(k);
   }
-  // Found the ring empty: re-armed as pop_burst() leaves it (§2.8.10; the caller re-checks with
-  // has_available()). full fence: the off_wrap store before any later read of the next head's
-  // flags; pairs with the driver's full fence between exposing flags and reading device_event.
-  if (empty && event_idx_ && notify_enabled_) {
+  // Found the ring empty, or took all it was asked for: re-armed as pop_burst() leaves it
+  // (§2.8.10), unless the next buffer is there (has_available() says so). full fence: the off_wrap
+  // store before the caller's re-check of the next head's flags; pairs with the driver's full fence
+  // between exposing flags and reading device_event.
+  if ((empty || k == n) && event_idx_ && notify_enabled_) {
     publish_event_off_wrap();
-    full_fence();
+    if (empty || !next_available()) full_fence();
   }
   return k;
 }
