@@ -42,6 +42,36 @@ class LoneLane : public MaliciousTest<Layout> {
     EXPECT_TRUE(id) << id.error();
     return id ? *id : 0;
   }
+  // Adds n one-descriptor buffers of 64 bytes at buf(0..n) and publishes them; their ids.
+  std::vector<std::uint16_t> publish_lone(std::size_t n, bool writable) {
+    std::vector<std::uint16_t> ids;
+    for (std::size_t k = 0; k < n; ++k) {
+      ChainBuilder b = this->h.drv.chain();
+      auto id = (writable ? b.writable(buf(k), 64) : b.readable(buf(k), 64)).build();
+      EXPECT_TRUE(id) << id.error();
+      ids.push_back(id ? *id : 0);
+    }
+    this->h.drv.publish();
+    return ids;
+  }
+  // pop_lone() of up to `max` buffers: their heads, for push_unwritten().
+  std::vector<Head> pop_all(std::size_t max, bool writable) {
+    std::vector<Head> heads;
+    this->h.ring.pop_lone(max, writable, [&](std::byte*, std::uint32_t, std::uint16_t id) {
+      heads.push_back(Head{id, 1});
+      return 0u;
+    });
+    return heads;
+  }
+  // The driver reaps exactly these ids, in this order.
+  void expect_used(const std::vector<std::uint16_t>& ids) {
+    for (std::uint16_t id : ids) {
+      auto u = this->h.drv.read_used();
+      ASSERT_TRUE(u);
+      EXPECT_EQ(u->id, id);
+    }
+    EXPECT_FALSE(this->h.drv.read_used());
+  }
   // Where the ring asks the driver to kick next (avail_event / device event off_wrap).
   PackedCursor kick_position() {
     if constexpr (Layout::kPacked) return decode_off_wrap(this->h.drv.device_event().off_wrap);
@@ -55,9 +85,7 @@ TYPED_TEST(LoneLane, ServesPushesAndPublishesInRingOrder) {
   auto& r = this->h;
   ASSERT_TRUE(r.configure());
   this->warm();
-  std::vector<std::uint16_t> ids;
-  for (std::size_t k = 0; k < 3; ++k) ids.push_back(this->add_writable(k));
-  r.drv.publish();
+  const std::vector<std::uint16_t> ids = this->publish_lone(3, true);
   EXPECT_EQ(this->serve_all(8, true), 3u);
   EXPECT_FALSE(r.drv.read_used()) << "nothing visible before flush()";
   r.ring.flush();
@@ -77,16 +105,11 @@ TYPED_TEST(LoneLane, WrapsTheRingManyTimes) {
   ASSERT_TRUE(r.configure());
   this->warm();
   for (int lap = 0; lap < 20; ++lap) {
-    std::vector<std::uint16_t> ids;
-    for (std::size_t k = 0; k < 5; ++k) ids.push_back(this->add_writable(k));
-    r.drv.publish();
-    ASSERT_EQ(this->serve_all(8, true), 5u) << "lap " << lap;
+    SCOPED_TRACE(lap);
+    const std::vector<std::uint16_t> ids = this->publish_lone(5, true);
+    ASSERT_EQ(this->serve_all(8, true), 5u);
     r.ring.flush();
-    for (std::uint16_t id : ids) {
-      auto u = r.drv.read_used();
-      ASSERT_TRUE(u) << "lap " << lap;
-      EXPECT_EQ(u->id, id);
-    }
+    this->expect_used(ids);
   }
   EXPECT_FALSE(r.ring.broken());
 }
@@ -97,28 +120,15 @@ TYPED_TEST(LoneLane, PopLoneWrapsTheRingManyTimes) {
   ASSERT_TRUE(r.configure(feature_bit(kFEventIdx)));
   this->warm();
   for (int lap = 0; lap < 20; ++lap) {
-    std::vector<std::uint16_t> ids;
-    for (std::size_t k = 0; k < 5; ++k) {
-      auto id = r.drv.chain().readable(this->buf(k), 64).build();
-      ASSERT_TRUE(id);
-      ids.push_back(*id);
-    }
-    r.drv.publish();
-    std::vector<Head> heads;
-    ASSERT_EQ(r.ring.pop_lone(8, false, [&](std::byte*, std::uint32_t, std::uint16_t id) {
-      heads.push_back(Head{id, 1});
-      return 0u;
-    }), 5u) << "lap " << lap;
+    SCOPED_TRACE(lap);
+    const std::vector<std::uint16_t> ids = this->publish_lone(5, false);
+    const std::vector<Head> heads = this->pop_all(8, false);
+    ASSERT_EQ(heads.size(), 5u);
     EXPECT_FALSE(r.ring.has_available());
-    EXPECT_EQ(this->kick_position().idx, r.ring.state().avail.idx) << "lap " << lap;
-    EXPECT_EQ(this->kick_position().wrap, r.ring.state().avail.wrap) << "lap " << lap;
+    EXPECT_EQ(this->kick_position(), r.ring.state().avail);
     r.ring.push_unwritten(heads.data(), heads.size());
     r.ring.flush();
-    for (std::uint16_t id : ids) {
-      auto u = r.drv.read_used();
-      ASSERT_TRUE(u) << "lap " << lap;
-      EXPECT_EQ(u->id, id);
-    }
+    this->expect_used(ids);
   }
   EXPECT_FALSE(r.ring.broken());
 }
@@ -182,13 +192,7 @@ TYPED_TEST(LoneLane, PopLoneKeepsBuffersInFlightUntilPushUnwritten) {
   auto& r = this->h;
   ASSERT_TRUE(r.configure());
   this->warm();
-  std::vector<std::uint16_t> ids;
-  for (std::size_t k = 0; k < 3; ++k) {
-    auto id = r.drv.chain().readable(this->buf(k), 64).build();
-    ASSERT_TRUE(id);
-    ids.push_back(*id);
-  }
-  r.drv.publish();
+  const std::vector<std::uint16_t> ids = this->publish_lone(3, false);
   std::vector<Head> heads;
   std::vector<std::byte*> seen;
   const std::size_t n = r.ring.pop_lone(8, false, [&](std::byte* p, std::uint32_t len, std::uint16_t id) {
@@ -241,10 +245,9 @@ TYPED_TEST(LoneLane, EmptyRingIsRearmed) {
   auto& r = this->h;
   ASSERT_TRUE(r.configure(feature_bit(kFEventIdx)));
   this->warm();
-  for (std::size_t k = 0; k < 3; ++k) this->add_writable(k);
-  r.drv.publish();
+  this->publish_lone(3, true);
   EXPECT_EQ(this->serve_all(8, true), 3u);
-  EXPECT_EQ(this->kick_position().idx, r.ring.state().avail.idx);
+  EXPECT_EQ(this->kick_position(), r.ring.state().avail);
   EXPECT_EQ(this->kick_position().idx, 4);  // warm() took slot 0
 }
 
@@ -256,16 +259,12 @@ TYPED_TEST(LoneLane, FullBurstThatEmptiesTheRingIsRearmed) {
   auto& r = this->h;
   ASSERT_TRUE(r.configure(feature_bit(kFEventIdx)));
   this->warm();
-  for (std::size_t k = 0; k < 3; ++k) this->add_writable(k);
-  r.drv.publish();
+  this->publish_lone(3, true);
   EXPECT_EQ(this->serve_all(3, true), 3u);
   EXPECT_FALSE(r.ring.has_available());
   EXPECT_EQ(this->kick_position().idx, 4);
-  for (std::size_t k = 0; k < 2; ++k) {
-    ASSERT_TRUE(r.drv.chain().readable(this->buf(k), 64).build());
-  }
-  r.drv.publish();
-  EXPECT_EQ(r.ring.pop_lone(2, false, [](std::byte*, std::uint32_t, std::uint16_t) { return 0u; }), 2u);
+  this->publish_lone(2, false);
+  EXPECT_EQ(this->pop_all(2, false).size(), 2u);
   EXPECT_FALSE(r.ring.has_available());
   EXPECT_EQ(this->kick_position().idx, 6);
 }
