@@ -322,7 +322,17 @@ std::size_t NetBackend::pop_tx(Pair& p, VirtQueue& q, Ring& ring, std::uint32_t 
   return *got;
 }
 
-// Pops one-descriptor TX buffers that pass check_tx_fast()'s rules through the ring's lone lane
+// The common TX buffer, as one contiguous readable buffer of `len` bytes: the header and at least
+// an Ethernet header, flags and gso_type 0 (§5.1.6.2.1). Shared by check_tx_fast() and the lone
+// lane (pop_lone_tx); anything else goes through check_tx().
+inline bool NetBackend::plain_tx_buffer(const std::byte* data, std::uint32_t len, std::uint32_t hdr_len) {
+  if (len < hdr_len + kEthHeaderLen) return false;
+  std::uint16_t flags_gso;  // NetHdr::flags and gso_type; guest-controlled: read once
+  std::memcpy(&flags_gso, data, sizeof flags_gso);
+  return flags_gso == 0;
+}
+
+// Pops one-descriptor TX buffers that are plain_tx_buffer()s through the ring's lone lane
 // into [held, kBurst): no chain, the view over tx_segs. Stops at anything else, which pop_tx()
 // takes with the full checks. Returns how many it popped.
 template <class Ring>
@@ -333,11 +343,7 @@ std::size_t NetBackend::pop_lone_tx(Pair& p, Ring& ring) {
   vring::Head* head = p.tx_heads.data() + at;
   PacketView* view = p.tx_views.data() + at;
   const std::size_t n = ring.pop_lone(kBurst - at, false, [&](std::byte* data, std::uint32_t len, std::uint16_t id) {
-    if (len < hdr_len + kEthHeaderLen) [[unlikely]]
-      return vring::kNotServed;
-    std::uint16_t flags_gso;  // NetHdr::flags and gso_type; guest-controlled: read once
-    std::memcpy(&flags_gso, data, sizeof flags_gso);
-    if (flags_gso != 0) [[unlikely]]
+    if (!plain_tx_buffer(data, len, hdr_len)) [[unlikely]]
       return vring::kNotServed;
     *seg = vring::Segment{data, len, 0};  // gpa: only writable segments are dirty-logged
     *view++ = PacketView{seg++, 1, hdr_len, len - hdr_len};
@@ -348,16 +354,13 @@ std::size_t NetBackend::pop_lone_tx(Pair& p, Ring& ring) {
   return n;
 }
 
-// check_tx() for the common buffer: one device-readable segment holding the header and at least
-// an Ethernet header, flags and gso_type 0 (§5.1.6.2.1). False: ask check_tx().
+// check_tx() for the common buffer: one device-readable segment that is a plain_tx_buffer().
+// False: ask check_tx().
 inline bool NetBackend::check_tx_fast(const vring::Chain& c, std::uint32_t hdr_len, PacketView& view) {
   const std::span<const vring::Segment> segs = c.readable();
   if (segs.size() != 1 || !c.writable().empty()) return false;
   const std::uint32_t seg_len = segs[0].len;
-  if (seg_len < hdr_len + kEthHeaderLen) return false;
-  std::uint16_t flags_gso;  // NetHdr::flags and gso_type; guest-controlled: read once
-  std::memcpy(&flags_gso, segs[0].data, sizeof flags_gso);
-  if (flags_gso != 0) return false;
+  if (!plain_tx_buffer(segs[0].data, seg_len, hdr_len)) return false;
   view = PacketView{segs.data(), 1, hdr_len, seg_len - hdr_len};
   return true;
 }

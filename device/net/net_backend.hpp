@@ -117,6 +117,7 @@ class NetBackend final : public Backend {
   std::size_t pop_lone_tx(Pair& p, Ring& ring);
   template <class Ring>
   std::size_t pop_tx(Pair& p, VirtQueue& q, Ring& ring, std::uint32_t at);
+  static bool plain_tx_buffer(const std::byte* data, std::uint32_t len, std::uint32_t hdr_len);
   static bool check_tx_fast(const vring::Chain& c, std::uint32_t hdr_len, PacketView& view);
   Drop check_tx(const vring::Chain& c, PacketView& view) const;
   void service_rx(Pair& p);
