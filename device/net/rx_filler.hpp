@@ -223,7 +223,7 @@ class RxFiller {
   std::size_t put_lone(Ring& ring, std::span<const PacketView> pkts, std::uint64_t& bytes) {
     const std::uint32_t hdr_len = hdr_len_;
     const PacketView* p = pkts.data();
-    std::uint64_t written = 0;
+    std::uint64_t moved = 0;
     const std::size_t n = ring.serve_lone(pkts.size(), true, [&](std::byte* dst, std::uint32_t room, std::uint16_t) {
       // Read before the copy: stores into guest memory may alias the view (port memory).
       const PacketView v = *p;
@@ -235,10 +235,10 @@ class RxFiller {
       write_one_buffer_header(dst, hdr_len);
       move_frame(dst + hdr_len, s.data + v.skip, v.len);  // a move: see put()
       ++p;
-      written += hdr_len + v.len;
+      moved += v.len;
       return hdr_len + v.len;
     });
-    bytes += written - std::uint64_t{hdr_len} * n;
+    bytes += moved;
     return n;
   }
 
