@@ -370,8 +370,7 @@ class PackedDeviceRing {
     for (; k < n; ++k) {
       const Head h = head_of(k);
       const std::uint32_t len = written_of(k);
-      store_desc_word(desc[idx], desc_word(len, h.id, 0) | flags_word |
-                                     (len != 0 ? desc_word(0, 0, kDescFWrite) : 0));
+      store_desc_word(desc[idx], used_word(len, h.id, flags_word));
       if constexpr (kKeepIds) ids[k] = h.id;
       advance_used(idx, flags_word, h.ndescs, size, desc_word(0, 0, kUsedBits));
     }
@@ -622,6 +621,11 @@ class PackedDeviceRing {
     d.id = head.id;
     d.len = len;
     return used_flags(len, bits);
+  }
+  // A used descriptor as one word: len, id and the flags used_flags() gives, with the AVAIL|USED
+  // bits taken from `flags_word` (a desc_word holding only them).
+  static std::uint64_t used_word(std::uint32_t len, std::uint16_t id, std::uint64_t flags_word) {
+    return desc_word(len, id, len != 0 ? kDescFWrite : 0) | flags_word;
   }
   // A later used descriptor of the batch, in one store (store_desc_word: flush() publishes it).
   static void write_used_whole(PackedDesc& d, std::uint16_t id, std::uint32_t len,

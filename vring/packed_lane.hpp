@@ -58,16 +58,11 @@ template <bool kPush, class Serve>
       return false;
     const std::uint32_t len = serve(c_host + off, d.len, d.id);
     if (len == kNotServed) return false;
-    if constexpr (kPush) {
-      // §2.8.3: WRITE iff data was written.
-      const std::uint64_t word = desc_word(len, d.id, len != 0 ? kDescFWrite : 0) | flags_word;
-      if (batch_first) {
-        desc[idx].id = d.id;
-        desc[idx].len = len;
-        first_flags_ = static_cast<std::uint16_t>(word >> 48);
-      } else {
-        store_desc_word(desc[idx], word);
-      }
+    if constexpr (kPush) {  // as push_loop(): the batch's first keeps its flags for flush()
+      if (batch_first)
+        first_flags_ = write_used(desc[idx], Head{d.id, 1}, len, std::uint32_t(flags_word >> 48));
+      else
+        store_desc_word(desc[idx], used_word(len, d.id, flags_word));
       advance_used(idx, flags_word, 1u, size, desc_word(0, 0, kUsedBits));
     }
     if (++dp == ring_end) [[unlikely]] {
