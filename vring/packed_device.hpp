@@ -77,6 +77,7 @@ class PackedDeviceRing {
     size_ = cfg.size;
     event_idx_ = has_feature(cfg.features, kFEventIdx);
     indirect_ = has_feature(cfg.features, kFIndirectDesc);
+    in_order_ = has_feature(cfg.features, kFInOrder);
     max_chain_len_ = cfg.max_chain_len != 0 ? cfg.max_chain_len : cfg.size;
     view_ = PackedRingView::at(cfg.desc, cfg.avail, cfg.used, cfg.size);
     avail_ = base.avail;
@@ -155,8 +156,19 @@ class PackedDeviceRing {
     return lone_loop<false>(max, writable, serve);
   }
   // push(head, 0) for heads[k], k < n, in order: buffers the device wrote nothing into (so there
-  // is nothing to dirty-log but the used ring, which flush() logs).
+  // is nothing to dirty-log but the used ring, which flush() logs). With VIRTIO_F_IN_ORDER the n
+  // buffers are one batch (§2.8.23 "In-order use of descriptors"): ONE used descriptor with the
+  // last buffer's id, at the batch's first slot, and the used position skips all the batch's
+  // slots. Not with an inflight log, which needs every id.
   void push_unwritten(const Head* heads, std::size_t n) {
+    if (in_order_ && n > 1 && inflight_log_ == nullptr && n <= size_ - n_shadow_ && !broken_ &&
+        configured_) {
+      std::uint32_t slots = 0;
+      for (std::size_t k = 0; k < n; ++k) slots += heads[k].ndescs;
+      const Head batch{heads[n - 1].id, static_cast<std::uint16_t>(std::min<std::uint32_t>(slots, size_))};
+      push_loop<false>(1, [batch](std::size_t) { return batch; }, [](std::size_t) { return 0u; }, n);
+      return;
+    }
     push_run(n, [heads](std::size_t k) { return heads[k]; }, [](std::size_t) { return 0u; },
              [this, heads](std::size_t k) { push(heads[k], 0); });
   }
@@ -336,9 +348,9 @@ class PackedDeviceRing {
       return;
     }
     if (inflight_log_ != nullptr) [[unlikely]]
-      push_loop<true>(n, head_of, written_of);
+      push_loop<true>(n, head_of, written_of, n);
     else
-      push_loop<false>(n, head_of, written_of);
+      push_loop<false>(n, head_of, written_of, n);
   }
 
   // serve_lone() (kPush) and pop_lone(): vring/packed_lane.hpp.
@@ -347,8 +359,10 @@ class PackedDeviceRing {
 
   // Write cursor and wrap bits stay in locals: the descriptor stores go to guest memory, which
   // may alias any member.
+  // `buffers`: how many buffers the n used descriptors complete (n, or an in-order batch's size).
   template <bool kKeepIds, class HeadOf, class WrittenOf>
-  [[gnu::always_inline]] void push_loop(std::size_t n, HeadOf head_of, WrittenOf written_of) {
+  [[gnu::always_inline]] void push_loop(std::size_t n, HeadOf head_of, WrittenOf written_of,
+                                        std::size_t buffers) {
     PackedDesc* const desc = view_.desc;
     const std::uint32_t size = size_;
     std::uint16_t* const ids = shadow_.get() + n_shadow_;
@@ -376,8 +390,8 @@ class PackedDeviceRing {
     }
     wr_idx_ = static_cast<std::uint16_t>(idx);
     wr_bits_ = static_cast<std::uint16_t>(flags_word >> 48);
-    n_shadow_ += static_cast<std::uint32_t>(n);
-    inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
+    n_shadow_ += static_cast<std::uint32_t>(buffers);
+    inflight_ = static_cast<std::uint16_t>(inflight_ > buffers ? inflight_ - buffers : 0);
   }
 
   // AVAIL | USED: a used descriptor has both equal to the device wrap counter (§2.8.1).
@@ -408,7 +422,7 @@ class PackedDeviceRing {
     tcache_.invalidate();
     view_ = PackedRingView{};
     size_ = 0;
-    event_idx_ = indirect_ = false;
+    event_idx_ = indirect_ = in_order_ = false;
     max_chain_len_ = 0;
     avail_ = used_ = signalled_used_ = PackedCursor{};
     signalled_valid_ = false;
@@ -699,6 +713,7 @@ class PackedDeviceRing {
   std::uint16_t size_ = 0;
   bool event_idx_ = false;
   bool indirect_ = false;
+  bool in_order_ = false;  // VIRTIO_F_IN_ORDER negotiated: push_unwritten() batches
   bool configured_ = false;
   bool broken_ = false;
   Errc error_ = Errc::ok;

@@ -79,6 +79,7 @@ class SplitDeviceRing {
     mask_ = static_cast<std::uint16_t>(cfg.size - 1);
     event_idx_ = has_feature(cfg.features, kFEventIdx);
     indirect_ = has_feature(cfg.features, kFIndirectDesc);
+    in_order_ = has_feature(cfg.features, kFInOrder);
     max_chain_len_ = cfg.max_chain_len != 0 ? cfg.max_chain_len : cfg.size;
     view_ = SplitRingView::at(cfg.desc, cfg.avail, cfg.used, cfg.size);
     next_avail_ = base.avail.idx;
@@ -183,8 +184,20 @@ class SplitDeviceRing {
     return lone_loop<false>(max, writable, serve);
   }
   // push(head, 0) for heads[k], k < n, in order: buffers the device wrote nothing into (so there
-  // is nothing to dirty-log but the used ring, which flush() logs).
+  // is nothing to dirty-log but the used ring, which flush() logs). With VIRTIO_F_IN_ORDER the n
+  // buffers are one batch (§2.7.9 "In-order use of descriptors"): ONE used element, the last
+  // buffer's head, at the batch's first position, and used->idx moves by n. Not with an inflight
+  // log, which needs every head in the shadow array.
   void push_unwritten(const Head* heads, std::size_t n) {
+    if (in_order_ && n > 1 && inflight_log_ == nullptr && n <= size_ - n_shadow_ && !broken_ &&
+        configured_) {
+      shadow_[n_shadow_] = UsedElem{heads[n - 1].id, 0};
+      // The n - 1 elements after it are skipped: flush() copies whatever they hold, and the driver
+      // does not read them.
+      n_shadow_ += static_cast<std::uint32_t>(n);
+      inflight_ = static_cast<std::uint16_t>(inflight_ > n ? inflight_ - n : 0);
+      return;
+    }
     push_run(n, [heads](std::size_t k) { return heads[k]; }, [](std::size_t) { return 0u; },
              [this, heads](std::size_t k) { push(heads[k], 0); });
   }
@@ -377,7 +390,7 @@ class SplitDeviceRing {
     view_ = SplitRingView{};
     size_ = 0;
     mask_ = 0;
-    event_idx_ = indirect_ = false;
+    event_idx_ = indirect_ = in_order_ = false;
     max_chain_len_ = 0;
     next_avail_ = used_idx_ = signalled_used_ = 0;
     used_flags_ = 0;
@@ -594,6 +607,7 @@ class SplitDeviceRing {
   std::uint16_t mask_ = 0;
   bool event_idx_ = false;
   bool indirect_ = false;
+  bool in_order_ = false;  // VIRTIO_F_IN_ORDER negotiated: push_unwritten() batches
   bool configured_ = false;
   bool broken_ = false;
   Errc error_ = Errc::ok;
