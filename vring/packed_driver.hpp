@@ -13,6 +13,10 @@
 // Buffer ids come from a private free list; per id the driver remembers the token and how many
 // ring slots the buffer occupies, since the device writes a single used descriptor per buffer and
 // both sides then skip that many slots (§2.8.6). Wrap counters start at 1 (§2.8.1).
+// With VIRTIO_F_IN_ORDER (§2.8.23) buffers come back in the order they were added, so the free
+// list keeps its initial links (id k -> k + 1) and ids are handed out in sequence; one used
+// descriptor may complete a batch: every buffer from the oldest outstanding one up to the one whose
+// id it carries (reap_in_order).
 #pragma once
 
 #include <cstdint>
@@ -50,6 +54,10 @@ class PackedDriverRing {
     view_ = PackedRingView::at(c.desc, c.avail, c.used, c.size);
     free_id_ = 0;
     num_free_ = c.size;
+    in_order_ = has_feature(c.features, kFInOrder);
+    oldest_id_ = 0;
+    batch_id_ = kNoBatch;
+    batch_len_ = 0;
     next_avail_ = last_used_ = kicked_ = PackedCursor{};
     pending_ = false;
     event_flags_shadow_ = kRingEventFlagsEnable;
@@ -237,6 +245,7 @@ class PackedDriverRing {
   [[gnu::always_inline]] Result<std::size_t> reap_burst(std::size_t max, Fn&& fn) {
     if (Errc e = core_.usable(); e != Errc::ok) [[unlikely]]
       return fail(e);
+    if (in_order_) return reap_in_order(max, fn);
     const PackedDesc* const desc = view_.desc;
     const std::uint16_t size = core_.size();
     const std::uint64_t published = core_.published();
@@ -289,6 +298,101 @@ class PackedDriverRing {
     return k;
   }
 
+  // reap_burst() with VIRTIO_F_IN_ORDER (§2.8.23): a used descriptor at the used position carries
+  // the id of the LAST buffer of a batch and completes every outstanding buffer up to it, in the
+  // order they were added (ids in sequence from oldest_id_); the device skips the batch's slots.
+  // Only the last buffer gets the descriptor's len (0 for the others). A batch cut short by `max`
+  // is finished by the next call (batch_id_, batch_len_).
+  template <class Fn>
+  [[gnu::always_inline]] Result<std::size_t> reap_in_order(std::size_t max, Fn&& fn) {
+    const PackedDesc* const desc = view_.desc;
+    const std::uint16_t size = core_.size();
+    const std::uint64_t published = core_.published();
+    detail::BufferState* const state = core_.states();
+    std::uint32_t idx = last_used_.idx;
+    // §2.8.1: used iff AVAIL == USED == the used wrap counter (see is_used()); flipped with it.
+    std::uint16_t used_bits = last_used_.wrap ? kDescFAvail | kDescFUsed : 0;
+    std::uint32_t batch = batch_id_;
+    std::uint32_t batch_len = batch_len_;
+    std::uint16_t id = oldest_id_;
+    bool bad = false;
+    std::size_t k = 0;
+    // Reaps the oldest outstanding buffer `id` with used length `len`. False (the ring breaks) if
+    // it was never published: the device returned more than it was given.
+    auto take = [&](std::uint32_t len) __attribute__((always_inline)) {
+      detail::BufferState& s = state[id];
+      if (s.seq >= published) [[unlikely]]
+        return false;
+      const std::uint64_t token = s.token;
+      s.seq = detail::BufferState::kFree;
+      idx += s.ndescs;  // the slots it occupied are free again (counted below)
+      if (idx >= size) [[unlikely]] {
+        idx -= size;
+        used_bits ^= kDescFAvail | kDescFUsed;
+      }
+      if (++id == size) [[unlikely]]
+        id = 0;
+      ++k;
+      fn(token, len);
+      return true;
+    };
+    while (k < max) {
+      if (batch == kNoBatch) {
+        const PackedDesc& d = desc[idx];
+        // acquire: pairs with the device's release store of the used descriptor's flags, which it
+        // writes after id and len (§2.8.9 / §2.8.22).
+        if ((load_acquire(d.flags) & (kDescFAvail | kDescFUsed)) != used_bits) break;
+        // Device-controlled: read once. The oldest buffer's own id (the common case), or a later
+        // outstanding buffer: the last of a batch, which the walk below reaches in order.
+        const std::uint16_t used_id = load_relaxed(d.id);
+        const std::uint32_t len = load_relaxed(d.len);
+        if (used_id == id) [[likely]] {
+          if (!take(len)) [[unlikely]] {
+            bad = true;
+            break;
+          }
+          continue;
+        }
+        if (used_id >= size || state[used_id].seq >= published) [[unlikely]] {
+          bad = true;
+          break;
+        }
+        batch = used_id;
+        batch_len = len;
+      }
+      // The batch, up to `max`: no ring reads, the others get length 0.
+      for (; k < max; ) {
+        const bool last = id == batch;
+        if (!take(last ? batch_len : 0u)) [[unlikely]] {
+          bad = true;
+          break;
+        }
+        if (last) {
+          batch = kNoBatch;
+          break;
+        }
+      }
+      if (bad) [[unlikely]]
+        break;
+    }
+    core_.end_reaps(k);
+    const PackedCursor from = last_used_;
+    last_used_ = PackedCursor{static_cast<std::uint16_t>(idx), used_bits != 0};
+    oldest_id_ = id;
+    // The used position moved over exactly the reaped buffers' slots (at most the ring).
+    num_free_ = static_cast<std::uint16_t>(num_free_ + idx - from.idx +
+                                           (last_used_.wrap != from.wrap ? size : 0u));
+    batch_id_ = bad ? kNoBatch : batch;
+    batch_len_ = batch_len;
+    if (bad) [[unlikely]] {
+      const Errc e = core_.violate(Errc::used_id_bad);
+      if (k == 0) return fail(e);
+      return k;
+    }
+    if (k != 0) rearm_used_event();
+    return k;
+  }
+
   // driver_event.flags = DISABLE (§2.8.10). Advisory.
   void disable_cb() {
     cb_enabled_ = false;
@@ -315,6 +419,7 @@ class PackedDriverRing {
     // §2.8.22 note full fence: the enable before re-reading the used position; pairs with the
     // device's full fence between marking a descriptor used and reading the driver event.
     full_fence();
+    if (batch_id_ != kNoBatch) return true;  // the rest of an in-order batch is already used
     return is_used(load_relaxed(view_.desc[last_used_.idx].flags), last_used_.wrap);  // get_used re-reads (acquire)
   }
 
@@ -325,7 +430,11 @@ class PackedDriverRing {
   Result<RingState> resume_state() const {
     if (Errc e = core_.usable(); e != Errc::ok) return fail(e);
     PackedCursor pos = last_used_;
-    for (std::uint64_t seen = 0; seen <= core_.in_flight(); ++seen) {
+    std::uint64_t seen = 0;  // buffers walked: at most those outstanding
+    // The rest of an in-order batch being reaped (§2.8.23): its last buffer is batch_id_.
+    if (batch_id_ != kNoBatch && !skip_batch(pos, static_cast<std::uint16_t>(batch_id_), seen))
+      return fail(Errc::used_id_bad);
+    while (seen <= core_.in_flight()) {
       const PackedDesc& d = view_.desc[pos.idx];
       // acquire: pairs with the old device's release store of the used descriptor's flags.
       const std::uint16_t flags = load_acquire(d.flags);
@@ -334,7 +443,12 @@ class PackedDriverRing {
       if (!(avail == used && used == pos.wrap)) return RingState{pos, pos};  // §2.8.1: not used
       const std::uint16_t id = d.id;
       if (!core_.reapable(id)) return fail(Errc::used_id_bad);
-      pos.advance(core_.state(id).ndescs, core_.size());
+      if (in_order_) {
+        if (!skip_batch(pos, id, seen)) return fail(Errc::used_id_bad);
+      } else {
+        pos.advance(core_.state(id).ndescs, core_.size());
+        ++seen;
+      }
     }
     return fail(Errc::used_id_bad);  // more used descriptors than buffers outstanding
   }
@@ -345,8 +459,26 @@ class PackedDriverRing {
   Errc error() const { return core_.error(); }
 
  private:
+  static constexpr std::uint32_t kNoBatch = ~std::uint32_t{0};  // batch_id_: none being reaped
+
   // §2.8.1: AVAIL = driver wrap counter, USED = its inverse.
   static std::uint16_t avail_bits(bool wrap) { return wrap ? kDescFAvail : kDescFUsed; }
+
+  // Moves `pos` over the outstanding buffers in order (ids from oldest_id_ + seen), up to and
+  // including buffer `last` (an in-order batch), counting them in `seen`. False if it is not among
+  // them.
+  bool skip_batch(PackedCursor& pos, std::uint16_t last, std::uint64_t& seen) const {
+    for (; seen <= core_.in_flight(); ++seen) {
+      const auto id = static_cast<std::uint16_t>((oldest_id_ + seen) % core_.size());
+      if (!core_.reapable(id)) return false;
+      pos.advance(core_.state(id).ndescs, core_.size());
+      if (id == last) {
+        ++seen;
+        return true;
+      }
+    }
+    return false;
+  }
 
   // §2.8.1: used iff AVAIL == USED == the used wrap counter. Anything else (available, stale from
   // the previous lap, zero-initialised) is simply not used yet.
@@ -408,8 +540,12 @@ class PackedDriverRing {
 
   detail::DriverCore core_;
   PackedRingView view_;
-  std::uint16_t free_id_ = 0;
+  std::uint16_t free_id_ = 0;           // head of the id free list
+  std::uint16_t oldest_id_ = 0;         // IN_ORDER: the oldest outstanding buffer's id
   std::uint16_t num_free_ = 0;          // free ring slots
+  bool in_order_ = false;               // VIRTIO_F_IN_ORDER negotiated (§2.8.23)
+  std::uint32_t batch_id_ = kNoBatch;   // in-order batch being reaped: its last buffer's id
+  std::uint32_t batch_len_ = 0;         // and that buffer's used length
   PackedCursor next_avail_{};           // next slot to write + Driver Ring Wrap Counter (§2.8.1)
   PackedCursor last_used_{};            // next slot to read + used wrap counter
   PackedCursor kicked_{};               // next_avail_ as of the last kick_prepare

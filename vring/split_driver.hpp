@@ -13,6 +13,9 @@
 // The descriptor free list is threaded through a private shadow of desc.next (Linux desc_extra), so
 // a device scribbling over the shared table cannot corrupt it. Used ids and used->idx are
 // device-controlled and validated; a violation breaks the ring until the next configure().
+// With VIRTIO_F_IN_ORDER (§2.7.9) descriptors are used in table order: the free list keeps its
+// initial links (k -> k + 1), reaped chains are not spliced back, and one used element may
+// complete a batch of buffers (reap_in_order).
 #pragma once
 
 #include <algorithm>
@@ -52,6 +55,9 @@ class SplitDriverRing {
     free_head_ = 0;
     num_free_ = c.size;
     avail_idx_shadow_ = kicked_idx_ = last_used_ = 0;
+    in_order_ = has_feature(c.features, kFInOrder);
+    batch_id_ = kNoBatch;
+    batch_len_ = 0;
     avail_flags_shadow_ = 0;
     cb_enabled_ = true;
     return {};
@@ -184,6 +190,7 @@ class SplitDriverRing {
   [[gnu::always_inline]] Result<std::size_t> reap_burst(std::size_t max, Fn&& fn) {
     if (Errc e = core_.usable(); e != Errc::ok) [[unlikely]]
       return fail(e);
+    if (in_order_) return reap_in_order(max, fn);
     // acquire: pairs with the device's release store of used->idx after writing the used elements.
     const std::uint16_t used_idx = load_acquire(*view_.used_idx);
     const std::uint16_t pending = ring_distance(used_idx, last_used_);
@@ -220,6 +227,97 @@ class SplitDriverRing {
     free_head_ = head;
     num_free_ = num_free;
     if (k != n) [[unlikely]] {
+      const Errc e = core_.violate(Errc::used_id_bad);
+      if (k == 0) return fail(e);
+      return std::size_t{k};
+    }
+    rearm_used_event();
+    return n;
+  }
+
+  // reap_burst() with VIRTIO_F_IN_ORDER (§2.7.9): the used element at a batch's first position
+  // carries the head of its LAST buffer and used->idx moved by the batch's size; every buffer from
+  // the oldest outstanding one up to that head is used. Only the last gets the element's len (0
+  // for the others). A batch cut short by `max` is finished by the next call.
+  template <class Fn>
+  [[gnu::always_inline]] Result<std::size_t> reap_in_order(std::size_t max, Fn&& fn) {
+    // acquire: pairs with the device's release store of used->idx after writing the used elements.
+    const std::uint16_t used_idx = load_acquire(*view_.used_idx);
+    const std::uint16_t pending = ring_distance(used_idx, last_used_);
+    if (pending > core_.in_flight()) [[unlikely]]  // §2.7.8: idx moves by buffers actually used
+      return fail(core_.violate(Errc::used_id_bad));
+    const std::size_t n = std::min<std::size_t>(pending, max);
+    if (n == 0) return std::size_t{0};
+    const UsedElem* const used_ring = view_.used_ring;
+    const std::uint16_t mask = mask_;  // size - 1: id <= mask is id < size
+    const std::uint64_t published = core_.published();
+    detail::BufferState* const state = core_.states();
+    const std::uint16_t first = last_used_;
+    const auto end = static_cast<std::uint16_t>(first + n);
+    // The oldest outstanding buffer's head: the first descriptor after the free ones.
+    const auto from = static_cast<std::uint16_t>((free_head_ + num_free_) & mask);
+    std::uint16_t head = from;
+    std::uint32_t batch = batch_id_;
+    std::uint32_t batch_len = batch_len_;
+    bool bad = false;
+    std::uint16_t last = first;
+    // Reaps the oldest outstanding buffer `head` with used length `len`. False (the ring breaks)
+    // if it was never published: the device returned more than it was given.
+    auto take = [&](std::uint32_t len) __attribute__((always_inline)) {
+      detail::BufferState& s = state[head];
+      if (s.seq >= published) [[unlikely]]
+        return false;
+      const std::uint64_t token = s.token;
+      s.seq = detail::BufferState::kFree;
+      head = static_cast<std::uint16_t>((head + s.ndescs) & mask);  // its descriptors are free again
+      ++last;
+      fn(token, len);
+      return true;
+    };
+    while (last != end) {
+      if (batch == kNoBatch) {
+        // Device-controlled: read once. The oldest buffer's own head (the common case), or a
+        // later outstanding buffer: the last of a batch, which the walk below reaches in order.
+        const std::uint32_t id = load_relaxed(used_ring[last & mask].id);
+        const std::uint32_t len = load_relaxed(used_ring[last & mask].len);
+        if (id == head) [[likely]] {
+          if (!take(len)) [[unlikely]] {
+            bad = true;
+            break;
+          }
+          continue;
+        }
+        if (id > mask || state[id].seq >= published) [[unlikely]] {
+          bad = true;
+          break;
+        }
+        batch = id;
+        batch_len = len;
+      }
+      // The batch, up to `end`: no ring reads, the others get length 0.
+      while (last != end) {
+        const bool is_last = head == batch;
+        if (!take(is_last ? batch_len : 0u)) [[unlikely]] {
+          bad = true;
+          break;
+        }
+        if (is_last) {
+          batch = kNoBatch;
+          break;
+        }
+      }
+      if (bad) [[unlikely]]
+        break;
+    }
+    const auto k = static_cast<std::uint16_t>(last - first);
+    core_.end_reaps(k);
+    last_used_ = last;
+    // The freed descriptors run from `from` to `head` (all of them if that is the whole table).
+    const auto freed = static_cast<std::uint16_t>((head - from) & mask);
+    num_free_ = static_cast<std::uint16_t>(num_free_ + (freed == 0 && k != 0 ? core_.size() : freed));
+    batch_id_ = bad ? kNoBatch : batch;
+    batch_len_ = batch_len;
+    if (bad) [[unlikely]] {
       const Errc e = core_.violate(Errc::used_id_bad);
       if (k == 0) return fail(e);
       return std::size_t{k};
@@ -273,6 +371,8 @@ class SplitDriverRing {
   Errc error() const { return core_.error(); }
 
  private:
+  static constexpr std::uint32_t kNoBatch = ~std::uint32_t{0};  // batch_id_: none being reaped
+
   // Chains free descriptors starting at `head`; returns the last one. §2.7.13.1: NEXT on all but
   // the last, WRITE on device-writable elements, d.next = the next free descriptor.
   std::uint16_t write_direct(std::uint16_t head, std::span<const Buffer> readable,
@@ -322,6 +422,9 @@ class SplitDriverRing {
   std::uint16_t avail_idx_shadow_ = 0;  // next avail index to fill (driver's copy, §2.7.13.3)
   std::uint16_t kicked_idx_ = 0;        // avail->idx as last published
   std::uint16_t last_used_ = 0;         // next used index to reap
+  bool in_order_ = false;               // VIRTIO_F_IN_ORDER negotiated (§2.7.9)
+  std::uint32_t batch_id_ = kNoBatch;   // in-order batch being reaped: its last buffer's head
+  std::uint32_t batch_len_ = 0;         // and that buffer's used length
   std::uint16_t avail_flags_shadow_ = 0;
   bool cb_enabled_ = true;
 };
