@@ -68,6 +68,10 @@ struct NetBackend::Pair {
   std::array<vring::Head, kBurst> tx_heads{};
   std::array<PacketView, kBurst> tx_views{};
   std::uint32_t held = 0;
+  // Of those, malformed buffers popped after a packet still held (a view with no segments): they
+  // are completed unsent in their turn, since buffers are used in the order they were popped
+  // (VIRTIO_F_IN_ORDER, §2.7.9 / §2.8.23).
+  std::uint32_t held_drops = 0;
   // ---- RX side, under rx_lock ----
   std::mutex rx_lock;
   VirtQueue* rx = nullptr;
@@ -159,7 +163,7 @@ void NetBackend::queue_started(VirtQueue& q) {
   } else {
     std::lock_guard lock(p.tx_lock);
     p.tx = &q;
-    p.held = 0;
+    p.held = p.held_drops = 0;
   }
 }
 
@@ -184,7 +188,7 @@ void NetBackend::queue_stopping(VirtQueue& q) {
       ring.push_unwritten(p.tx_heads.data(), p.held);
       ring.flush();
     });
-    p.held = 0;
+    p.held = p.held_drops = 0;
     p.tx = nullptr;
   }
   q.notify();
@@ -253,43 +257,63 @@ void NetBackend::drain_tx(Pair& p, VirtQueue& q, Ring& ring) {
   }
 }
 
-// Hands the held TX packets to the port and completes the ones it took; the rest stay held, in
-// order.
+// Hands the held TX packets to the port and completes, in order, the ones it took and the
+// malformed buffers between them; the rest stay held, in order.
 template <class Ring>
 void NetBackend::transmit_held(Pair& p, VirtQueue& q, Ring& ring) {
   const std::uint32_t n = p.held;
-  // vhost-user "Ring states": started but disabled -> process TX without side effects (discard).
-  std::size_t taken = n;
-  if (q.enabled() && port_)
-    taken = std::min<std::size_t>(n, port_->transmit(p.index, {p.tx_views.data(), n}));
+  PacketView* const views = p.tx_views.data();
+  std::uint32_t done = 0;  // [0, done) completed
+  std::uint32_t sent = 0;
   std::uint64_t bytes = 0;
-  for (std::uint32_t k = 0; k < taken; ++k) bytes += p.tx_views[k].len;
+  while (done != n) {
+    // A run of malformed buffers (none unless held_drops), then a run of packets for the port.
+    std::uint32_t first = done;
+    std::uint32_t end = n;
+    if (p.held_drops != 0) [[unlikely]] {
+      while (first != n && views[first].segs == nullptr) ++first;
+      end = first;
+      while (end != n && views[end].segs != nullptr) ++end;
+    }
+    std::uint32_t taken = end - first;
+    // vhost-user "Ring states": started but disabled -> process TX without side effects (discard).
+    if (taken != 0 && q.enabled() && port_)
+      taken = static_cast<std::uint32_t>(
+          std::min<std::size_t>(taken, port_->transmit(p.index, {views + first, taken})));
+    for (std::uint32_t k = first; k < first + taken; ++k) bytes += views[k].len;
+    sent += taken;
+    done = first + taken;
+    if (done != end) break;  // the port is full
+  }
+  if (p.held_drops != 0) [[unlikely]]
+    for (std::uint32_t k = 0; k < done; ++k) p.held_drops -= views[k].segs == nullptr ? 1u : 0u;
   // §5.1.6.2: the device writes nothing into TX buffers.
-  ring.push_unwritten(p.tx_heads.data(), taken);
-  for (std::uint32_t k = static_cast<std::uint32_t>(taken); k < n; ++k) {
-    const std::uint32_t to = k - static_cast<std::uint32_t>(taken);
+  ring.push_unwritten(p.tx_heads.data(), done);
+  for (std::uint32_t k = done; k < n; ++k) {
+    const std::uint32_t to = k - done;
     std::swap(p.tx_chains[to], p.tx_chains[k]);  // a chain's segments move with it
     p.tx_segs[to] = p.tx_segs[k];
     p.tx_heads[to] = p.tx_heads[k];
-    p.tx_views[to] = p.tx_views[k];
-    if (p.tx_views[to].segs == &p.tx_segs[k]) p.tx_views[to].segs = &p.tx_segs[to];
+    views[to] = views[k];
+    if (views[to].segs == &p.tx_segs[k]) views[to].segs = &p.tx_segs[to];
   }
-  p.held = n - static_cast<std::uint32_t>(taken);
-  PairCounters::add(p.counters.tx_packets, taken);
+  p.held = n - done;
+  PairCounters::add(p.counters.tx_packets, sent);
   PairCounters::add(p.counters.tx_bytes, bytes);
-  q.stats().add(q.stats().chains, taken);
+  q.stats().add(q.stats().chains, sent);
   q.stats().add(q.stats().bytes, bytes);
 }
 
-// Pops into tx_chains[at, kBurst), completes malformed buffers at once and packs the good ones
-// after the held ones (p.held grows). Returns how many chains were popped.
+// Pops into tx_chains[at, kBurst) and packs the good ones after the held ones (p.held grows); a
+// malformed buffer is completed at once if nothing is held before it, else held as a drop
+// (held_drops) for transmit_held(). Returns how many chains were popped.
 template <class Ring>
 std::size_t NetBackend::pop_tx(Pair& p, VirtQueue& q, Ring& ring, std::uint32_t at) {
   vring::Result<std::size_t> got =
       ring.pop_burst(std::span<vring::Chain>(p.tx_chains.data() + at, kBurst - at));
   if (!got) [[unlikely]] {
     q.report_broken(got.error());
-    p.held = 0;  // a broken ring completes nothing
+    p.held = p.held_drops = 0;  // a broken ring completes nothing
     return 0;
   }
   vring::Chain* const chains = p.tx_chains.data();
@@ -309,9 +333,15 @@ std::size_t NetBackend::pop_tx(Pair& p, VirtQueue& q, Ring& ring, std::uint32_t 
       continue;
     }
     if (const Drop why = check_tx(c, v); why != Drop::none) [[unlikely]] {
-      ring.push(c, 0);
       PairCounters::add(p.counters.tx_errors, 1);
       warn_once(why, q.index());
+      if (w == 0) {  // nothing popped before it is still held: complete it now, in order
+        ring.push(c, 0);
+        continue;
+      }
+      p.tx_heads[w] = c.head();  // completed by transmit_held() in its turn
+      views[w++] = PacketView{};
+      ++p.held_drops;
       continue;
     }
     if (w != i) std::swap(p.tx_chains[w], c);  // the view's segments move with the chain

@@ -26,6 +26,7 @@ NetGuest::NetGuest(const GuestOptions& o, std::unique_ptr<net::Port> port)
   if (o.mergeable) features_ |= feature_bit(net::kFMrgRxbuf);
   if (o.event_idx) features_ |= feature_bit(kFEventIdx);
   if (o.packed) features_ |= feature_bit(kFRingPacked);
+  if (o.in_order) features_ |= feature_bit(kFInOrder);
   if (o.pairs > 1) features_ |= feature_bit(net::kFMq) | feature_bit(net::kFCtrlVq);
   EXPECT_TRUE(dev.set_features(features_));
   const std::uint16_t n = dev.info().num_queues;
@@ -148,17 +149,17 @@ std::vector<NetGuest::Rx> NetGuest::receive(std::uint16_t pair) {
   return out;
 }
 
-std::size_t NetGuest::reap_tx(std::uint16_t pair) {
+std::vector<std::uint64_t> NetGuest::reap_tx_tokens(std::uint16_t pair) {
   Queue& q = queues_[tx(pair)];
-  std::size_t n = 0;
+  std::vector<std::uint64_t> tokens;
   process_burst(q.drv, [&](auto& ring) {
     DriverUsed u;
     while (ring.get_used(u).value_or(false)) {
       EXPECT_EQ(u.len, 0u) << "the device wrote into a TX buffer";
-      ++n;
+      tokens.push_back(u.token);
     }
   });
-  return n;
+  return tokens;
 }
 
 std::uint64_t NetGuest::calls(std::uint16_t queue) {

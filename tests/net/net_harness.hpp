@@ -54,6 +54,7 @@ struct GuestOptions {
   std::uint16_t pairs = 1;
   std::uint16_t mtu = 1500;
   bool start_rx = true;     // queue_started() on the receive queues
+  bool in_order = false;    // negotiate VIRTIO_F_IN_ORDER (device and driver rings)
 };
 
 template <class Cfg>
@@ -114,7 +115,9 @@ class NetGuest {
   // Reaps every used RX buffer and reassembles packets (num_buffers groups with MRG_RXBUF).
   std::vector<Rx> receive(std::uint16_t pair);
   // Reaps used TX buffers; returns how many (and checks their used length is 0).
-  std::size_t reap_tx(std::uint16_t pair);
+  std::size_t reap_tx(std::uint16_t pair) { return reap_tx_tokens(pair).size(); }
+  // The same, returning their tokens (send() / add_raw() order: 0, 1, ...) in the order reaped.
+  std::vector<std::uint64_t> reap_tx_tokens(std::uint16_t pair);
   // How many used buffer notifications the device sent on `queue` since the last call.
   std::uint64_t calls(std::uint16_t queue);
 
