@@ -49,8 +49,9 @@ struct DeviceInfo {
   // space, INFLIGHT_SHMFD for devices that complete out of order).
   std::uint64_t protocol_features = 0;
   std::uint32_t config_size = 0;       // bytes of device config space (GET/SET_CONFIG)
-  // True if the device completes buffers in the order it pops them; reconnect then resumes from
-  // the used index without inflight tracking.
+  // True if the device completes buffers in the order it pops them, on every queue. The Session
+  // then offers VIRTIO_F_IN_ORDER (§2.7.9 / §2.8.23), and reconnect resumes from the used index
+  // without inflight tracking. A device that may complete out of order (blk: io_uring) says false.
   bool in_order = true;
 };
 

@@ -57,7 +57,10 @@ std::uint64_t Session::transport_features() {
 }
 
 std::uint64_t Session::offered_features() const {
-  return (transport_features() & ~info_.masked_features) | info_.device_features;
+  // §2.7.9 / §2.8.23: VIRTIO_F_IN_ORDER only from a device that uses buffers in the order it
+  // popped them.
+  const std::uint64_t in_order = info_.in_order ? vring::feature_bit(vring::kFInOrder) : 0;
+  return ((transport_features() | in_order) & ~info_.masked_features) | info_.device_features;
 }
 
 std::uint64_t Session::offered_protocol_features() const {

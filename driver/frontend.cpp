@@ -29,6 +29,7 @@ std::uint64_t wanted_features(const FrontendOptions& o) {
                     feature_bit(vring::kFProtocolFeatures);
   if (o.event_idx) f |= feature_bit(vring::kFEventIdx);
   if (o.layout == Layout::packed) f |= feature_bit(vring::kFRingPacked);
+  if (o.in_order) f |= feature_bit(vring::kFInOrder);
   return f;
 }
 

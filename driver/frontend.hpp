@@ -63,6 +63,9 @@ struct FrontendOptions {
   std::uint64_t required = 0;      // of those, the ones without which open() fails
   Layout layout = Layout::split;   // packed fails if the back-end does not offer RING_PACKED
   bool event_idx = true;           // fails if asked for and not offered
+  // VIRTIO_F_IN_ORDER (§2.7.9 / §2.8.23), when the back-end offers it: descriptors are used in
+  // ring order, and the device may return a batch with one used element.
+  bool in_order = true;
   std::uint16_t num_queues = 1;
   std::uint16_t queue_size = 256;
   int connect_timeout_ms = 10'000; // wait this long for the back-end (open and reconnect)

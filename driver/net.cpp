@@ -62,6 +62,7 @@ Result<std::unique_ptr<NetDriver>> NetDriver::open(const NetOptions& o) {
                      .required = o.queue_pairs > 1 ? feature_bit(proto::net::kFMq) : 0,
                      .layout = o.layout,
                      .event_idx = o.event_idx,
+                     .in_order = o.in_order,
                      .num_queues = static_cast<std::uint16_t>(queues),
                      .queue_size = o.queue_size,
                      .connect_timeout_ms = o.connect_timeout_ms,

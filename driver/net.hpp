@@ -43,6 +43,7 @@ struct NetOptions {
   std::uint32_t buf_size = 2048;  // per TX buffer (and RX buffer unless rx_buf_size), header included
   std::uint32_t rx_buf_size = 0;  // per RX buffer; 0 = buf_size. Smaller than a frame needs MRG_RXBUF
   bool mrg_rxbuf = true;          // negotiate VIRTIO_NET_F_MRG_RXBUF if offered
+  bool in_order = true;           // negotiate VIRTIO_F_IN_ORDER if offered (FrontendOptions)
   bool hugepages = false;
   int connect_timeout_ms = 10'000;
   // INFLIGHT_SHMFD tracking (FrontendOptions::inflight). Off by default, as in QEMU's vhost-user-net

@@ -28,6 +28,33 @@ TEST(Negotiation, OffersTransportBitsAndProtocolFeatures) {
   EXPECT_EQ(rig.fe.get_u64(FrontendReq::get_max_mem_slots), 509u);
 }
 
+// §2.7.9 / §2.8.23: VIRTIO_F_IN_ORDER only from a device that says it uses buffers in order
+// (DeviceInfo::in_order; rng does, blk does not).
+TEST(Negotiation, InOrderOnlyFromADeviceThatUsesBuffersInOrder) {
+  RngRig rig;
+  auto f = rig.fe.get_u64(FrontendReq::get_features);
+  ASSERT_TRUE(f);
+  EXPECT_TRUE(vring::has_feature(*f, vring::kFInOrder));
+  class OutOfOrderRng final : public device::Backend {
+   public:
+    device::DeviceInfo info() const override {
+      device::DeviceInfo i = rng_.info();
+      i.in_order = false;
+      return i;
+    }
+    void process(device::VirtQueue& q) override { rng_.process(q); }
+
+   private:
+    device::rng::RngBackend rng_;
+  } dev;
+  BackendThread be(dev);
+  FrontendFake fe(be.take_frontend());
+  auto g = fe.get_u64(FrontendReq::get_features);
+  ASSERT_TRUE(g);
+  EXPECT_FALSE(vring::has_feature(*g, vring::kFInOrder));
+  EXPECT_TRUE(vring::has_feature(*g, vring::kFRingPacked));
+}
+
 TEST(Negotiation, UnofferedFeatureIsNackedWithReason) {
   RngRig rig;
   ASSERT_TRUE(rig.fe.negotiate(kBaseFeatures, kProtoAll));
