@@ -356,6 +356,8 @@ class PackedDeviceRing {
   // serve_lone() (kPush) and pop_lone(): vring/packed_lane.hpp.
   template <bool kPush, class Serve>
   std::size_t lone_loop(std::size_t max, bool writable, Serve&& serve);
+  template <bool kPush, bool kInPlace, class Serve>
+  std::size_t lone_run(std::size_t n, bool first, bool writable, Serve&& serve);
 
   // Write cursor and wrap bits stay in locals: the descriptor stores go to guest memory, which
   // may alias any member.

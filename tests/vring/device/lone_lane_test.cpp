@@ -133,6 +133,26 @@ TYPED_TEST(LoneLane, PopLoneWrapsTheRingManyTimes) {
   EXPECT_FALSE(r.ring.broken());
 }
 
+// Buffers still in flight ahead of the lane (popped, not yet pushed): the lane's used elements go
+// at the used position, behind them, not in the slots it reads (packed), over many laps.
+TYPED_TEST(LoneLane, ServesBehindBuffersStillInFlight) {
+  auto& r = this->h;
+  ASSERT_TRUE(r.configure());
+  this->warm();
+  for (int lap = 0; lap < 20; ++lap) {
+    SCOPED_TRACE(lap);
+    const std::vector<std::uint16_t> ids = this->publish_lone(5, true);
+    const std::vector<Head> held = this->pop_all(2, true);
+    ASSERT_EQ(held.size(), 2u);
+    ASSERT_EQ(this->serve_all(8, true), 3u);
+    r.ring.push_unwritten(held.data(), held.size());
+    r.ring.flush();
+    this->expect_used({ids[2], ids[3], ids[4], ids[0], ids[1]});
+  }
+  EXPECT_EQ(r.ring.inflight(), 0);
+  EXPECT_FALSE(r.ring.broken());
+}
+
 TYPED_TEST(LoneLane, StopsAtAChainWhichPopBurstTakes) {
   auto& r = this->h;
   ASSERT_TRUE(r.configure());
