@@ -441,7 +441,7 @@ class PackedDriverRing {
       const bool avail = (flags & kDescFAvail) != 0;
       const bool used = (flags & kDescFUsed) != 0;
       if (!(avail == used && used == pos.wrap)) return RingState{pos, pos};  // §2.8.1: not used
-      const std::uint16_t id = d.id;
+      const std::uint16_t id = load_relaxed(d.id);  // device-controlled: read once
       if (!core_.reapable(id)) return fail(Errc::used_id_bad);
       if (in_order_) {
         if (!skip_batch(pos, id, seen)) return fail(Errc::used_id_bad);

@@ -327,6 +327,9 @@ class SplitDeviceRing {
   // avail position restarts at used->idx + their number, as libvhost-user vu_check_queue_inflights.
   // Allocates (control path only).
   void set_inflight_log(InflightLog* log) {
+    // Pushes made without a log are published first: an in-order batch left only its last head in
+    // the shadow array, and the log must not see the others' stale entries.
+    flush();
     inflight_log_ = nullptr;
     n_resubmit_ = resubmit_pos_ = 0;
     if (log == nullptr || !configured_ || log->layout() != InflightLog::Layout::split ||
