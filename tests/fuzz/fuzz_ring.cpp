@@ -1,6 +1,7 @@
 // libFuzzer target: the ring walker. A device ring and a driver ring share one set of ring areas in
 // a BufferMemory; the input picks the layout (split or packed), the size, EVENT_IDX and
-// INDIRECT_DESC, then runs a sequence of driver operations (add, kick_prepare, get_used,
+// INDIRECT_DESC and IN_ORDER (then the device pushes in pop order, runs sometimes as one
+// push_unwritten batch), then runs a sequence of driver operations (add, kick_prepare, get_used,
 // enable_cb/disable_cb), device operations (pop, pop_burst, the lone lane serve_lone/pop_lone,
 // push, flush, needs_notification, enable/disable_notification, reconfigure from state()) and raw
 // scribbles over the ring areas and buffers (a hostile driver or device rewriting shared memory at
@@ -193,6 +194,20 @@ class Walker {
   void device_push() {
     const std::uint8_t pick = in_.u8();
     if (pending_.empty()) return;
+    if (has_feature(features_, kFInOrder)) {
+      // §2.7.9 / §2.8.23: in the order popped; a run of up to 8 sometimes as one batch.
+      std::size_t n = std::min<std::size_t>(pending_.size(), pick % 8 + 1);
+      if (n > 1 && pick >= 128) {
+        Head heads[8];
+        for (std::size_t k = 0; k < n; ++k) heads[k] = pending_[k].head;
+        dev_.push_unwritten(heads, n);
+      } else {
+        n = 1;
+        dev_.push(pending_[0].head, pending_[0].writable);
+      }
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+      return;
+    }
     const std::size_t i = pick % pending_.size();
     dev_.push(pending_[i].head, pending_[i].writable);
     pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -243,6 +258,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::uint64_t features = feature_bit(kFVersion1);
   if ((flags & 2) != 0) features |= feature_bit(kFEventIdx);
   if ((flags & 4) != 0) features |= feature_bit(kFIndirectDesc);
+  if ((flags & 16) != 0) features |= feature_bit(kFInOrder);
   const bool dirty = (flags & 8) != 0;
   if (packed) {
     features |= feature_bit(kFRingPacked);

@@ -21,9 +21,10 @@ def u32(*v): return struct.pack('<%dI' % len(v), *v)
 def u64(*v): return struct.pack('<%dQ' % len(v), *v)
 
 
-# ---- fuzz_ring: header {u8 flags (1 packed, 2 event_idx, 4 indirect, 8 dirty log), u8 size_sel},
-# ops: 0/128 add(+indirect) {u8 counts (bits 0-1 readable, 2-3 writable), per buffer u16 off, u16 len}
-# 1 kick_prepare, 2 pop, 3 push {u8 pick}, 4 flush, 5 needs_notification, 6/134 disable/enable
+# ---- fuzz_ring: header {u8 flags (1 packed, 2 event_idx, 4 indirect, 8 dirty log, 16 in_order),
+# u8 size_sel}, ops: 0/128 add(+indirect) {u8 counts (bits 0-1 readable, 2-3 writable), per buffer
+# u16 off, u16 len} 1 kick_prepare, 2 pop, 3 push {u8 pick; in_order: the oldest pick%8+1, as one
+# push_unwritten batch if pick >= 128}, 4 flush, 5 needs_notification, 6/134 disable/enable
 # notification, 7 get_used, 8/136 disable_cb/enable_cb, 9 scribble {u16 off, u8 len, bytes},
 # 10 pop_burst(4), 11 reconnect.
 def ring_round(indirect=False, nr=1, nw=1):
@@ -47,6 +48,11 @@ def ring_seeds():
         # a hostile scribble over the first descriptor after it was made available
         body = ring_round()[:-6] + u8(1, 9) + u16(0) + u8(16) + u64(0x10000, 0xffffffff00001000) + u8(2, 10)
         write('ring', ('packed' if packed else 'split') + '_scribble', u8(packed, 3) + body)
+        # IN_ORDER: four buffers (chains of 1-2), popped together, returned as one batch; twice
+        # around a size-8 ring
+        rnd = b''.join(u8(0, (1 + i % 2) | (0 << 2)) + b''.join(u16(0x100 * k, 0x80) for k in range(1 + i % 2))
+                       for i in range(4)) + u8(1, 10, 3, 0x83, 4, 5, 7, 7)
+        write('ring', ('packed' if packed else 'split') + '_inorder', u8(16 | 2 | packed, 3) + rnd * 6)
 
 
 # ---- fuzz_blk: limits {u8 flags (1 blk_size 4096, 2 read-only, 4 discard, 8 write zeroes, 16 may
