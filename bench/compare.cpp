@@ -123,6 +123,7 @@ namespace {
 struct LoopOptions {
   Option* layout;
   Option* event_idx;
+  Option* in_order;
   Option* len;
   Option* seconds;
   Option* queue_size;
@@ -132,6 +133,7 @@ struct LoopOptions {
 LoopOptions add_loop_options(OptionParser& o) {
   return {&o.add_choice("layout", {"split", "packed"}, "split", "ring layout: split|packed"),
           &o.add_choice("event-idx", {"on", "off"}, "on", "Vireo: negotiate VIRTIO_F_EVENT_IDX: on|off (DPDK's virtio-user never does)"),
+          &o.add_choice("in-order", {"on", "off"}, "on", "negotiate VIRTIO_F_IN_ORDER: on|off (both peers; DPDK: virtio-user in_order=1|0)"),
           &o.add_u64("len", 64, "frame length in bytes: 64..1518"), &o.add("seconds", "2", "measured seconds per run"),
           &o.add_u64("queue-size", 256, "ring size"),
           &o.add_choice("busy-poll", {"on", "off"}, "on", "Vireo: on, both ends poll with notifications off; off, the device runs on kicks "
@@ -142,6 +144,7 @@ std::optional<LoopParams> loop_params(const LoopOptions& o, const char* command)
   LoopParams p;
   p.packed = o.layout->value == "packed";
   p.event_idx = o.event_idx->value == "on";
+  p.in_order = o.in_order->value == "on";
   p.len = static_cast<std::uint32_t>(o.len->as_u64());
   p.seconds = o.seconds->as_double();
   p.queue_size = static_cast<std::uint16_t>(o.queue_size->as_u64());

@@ -45,6 +45,7 @@ using Measured = Expected<T, Problem>;
 struct LoopParams {
   bool packed = false;     // VIRTIO_F_RING_PACKED
   bool event_idx = true;   // VIRTIO_F_EVENT_IDX requested (DPDK's virtio-user never offers it)
+  bool in_order = true;    // VIRTIO_F_IN_ORDER requested (Vireo's driver; virtio-user's in_order=)
   std::uint32_t len = 64;  // frame length in bytes
   double seconds = 2;      // measured interval, after the warm-up
   std::uint16_t queue_size = 256;
@@ -68,6 +69,7 @@ struct LoopResult {
   double kicks_per_packet = -1;
   double calls_per_packet = -1;
   std::uint64_t packets = 0;  // moved in the measured interval, both directions (0: not counted)
+  bool in_order = false;   // as negotiated (Vireo; DPDK: as requested, which its vhost PMD offers)
 };
 
 using LoopMeasure = std::function<Measured<LoopResult>(const LoopParams&)>;

@@ -7,7 +7,7 @@ namespace vireo::bench {
 JsonLine loop_json(const LoopResult& r, int pair) {
   JsonLine j;
   j.str("bench", "loopback").str("impl", r.impl).str("layout", layout_name(r.packed)).boolean("event_idx", r.event_idx);
-  j.integer("len", r.len).num("seconds", r.seconds);
+  j.boolean("in_order", r.in_order).integer("len", r.len).num("seconds", r.seconds);
   j.num("pps_driver_to_device", r.pps_driver_to_device).num("pps_device_to_driver", r.pps_device_to_driver);
   if (r.kicks_per_packet >= 0) {
     j.boolean("busy_poll", r.busy_poll).num("kicks_per_packet", r.kicks_per_packet);

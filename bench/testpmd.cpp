@@ -150,7 +150,8 @@ const PortStats* find_port(const std::vector<PortStats>& stats, std::uint16_t po
 // The commands of one measurement, after testpmd printed its first prompt.
 Measured<LoopResult> drive(Session& s, const RunFiles& files, const LoopParams& p, const DpdkOptions& o) {
   std::string attach = "port attach net_virtio_user0,path=" + files.socket() +
-                       ",packed_vq=" + (p.packed ? "1" : "0") + ",queue_size=" + std::to_string(p.queue_size);
+                       ",packed_vq=" + (p.packed ? "1" : "0") + ",in_order=" + (p.in_order ? "1" : "0") +
+                       ",queue_size=" + std::to_string(p.queue_size);
   auto attached = s.run(attach);
   if (!attached) return Unexpected(attached.error());
   auto user_port = parse_attached_port(*attached);
@@ -180,6 +181,7 @@ Measured<LoopResult> drive(Session& s, const RunFiles& files, const LoopParams& 
   };
   LoopResult r;
   r.impl = "dpdk";
+  r.in_order = p.in_order;
   r.len = p.len;
   r.seconds = seconds;
   r.pps_driver_to_device = rx(vhost_port) / seconds;

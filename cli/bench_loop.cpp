@@ -230,6 +230,7 @@ Measured<LoopResult> run_loop(const LoopParams& p, const std::string& path) {
   o.socket_path = path;
   o.layout = p.packed ? driver::Layout::packed : driver::Layout::split;
   o.event_idx = p.event_idx;
+  o.in_order = p.in_order;
   o.queue_size = p.queue_size;
   o.connect_timeout_ms = 5000;
   driver::Result<std::unique_ptr<driver::NetDriver>> opened_drv = driver::error(driver::Error::Kind::resource, "not run");
@@ -282,6 +283,7 @@ Measured<LoopResult> run_loop(const LoopParams& p, const std::string& path) {
     r.impl = "vireo";
     r.packed = packed;
     r.event_idx = event_idx;
+    r.in_order = vring::has_feature(drv.features(), vring::kFInOrder);
     r.len = p.len;
     r.seconds = secs;
     r.pps_driver_to_device = static_cast<double>(b.to_device - a.to_device) / secs;
