@@ -29,6 +29,7 @@ int net_main(int argc, char** argv, int first) {
   auto& server = p.flag("server", "listen on the socket (for a back-end started with --client)");
   auto& layout = p.add_choice("layout", {"split", "packed"}, "split", "ring layout: split|packed");
   auto& event_idx = p.add_choice("event-idx", {"on", "off"}, "on", "VIRTIO_F_EVENT_IDX: on|off");
+  auto& in_order = p.add_choice("in-order", {"on", "off"}, "on", "VIRTIO_F_IN_ORDER, if the back-end offers it: on|off");
   auto& queues = p.add_u64("queues", 1, "queue pairs");
   auto& qsize = p.add_u64("queue-size", 256, "descriptors per queue");
   auto& mode = p.add_choice("mode", {"tx", "rx", "pingpong"}, "pingpong", "tx | rx | pingpong (send and expect every frame back)");
@@ -56,6 +57,7 @@ int net_main(int argc, char** argv, int first) {
                .event_idx = event_idx.value == "on",
                .queue_pairs = static_cast<std::uint16_t>(queues.as_u64()),
                .queue_size = static_cast<std::uint16_t>(qsize.as_u64()),
+               .in_order = in_order.value == "on",
                .hugepages = hugepages.set,
                .connect_timeout_ms = static_cast<int>(timeout.as_u64() * 1000)};
   auto net = NetDriver::open(o);
