@@ -289,13 +289,7 @@ class PackedDriverRing {
     last_used_ = PackedCursor{static_cast<std::uint16_t>(idx), wrap};
     free_id_ = free_id;
     num_free_ = num_free;
-    if (bad) [[unlikely]] {
-      const Errc e = core_.violate(Errc::used_id_bad);
-      if (k == 0) return fail(e);
-      return k;
-    }
-    if (k != 0) rearm_used_event();
-    return k;
+    return reaped(k, bad);
   }
 
   // reap_burst() with VIRTIO_F_IN_ORDER (§2.8.23): a used descriptor at the used position carries
@@ -384,13 +378,7 @@ class PackedDriverRing {
                                            (last_used_.wrap != from.wrap ? size : 0u));
     batch_id_ = bad ? kNoBatch : batch;
     batch_len_ = batch_len;
-    if (bad) [[unlikely]] {
-      const Errc e = core_.violate(Errc::used_id_bad);
-      if (k == 0) return fail(e);
-      return k;
-    }
-    if (k != 0) rearm_used_event();
-    return k;
+    return reaped(k, bad);
   }
 
   // driver_event.flags = DISABLE (§2.8.10). Advisory.
@@ -527,6 +515,18 @@ class PackedDriverRing {
     const auto flags = static_cast<std::uint16_t>(kDescFIndirect | avail_bits(next_avail_.wrap));
     next_avail_.advance(1, core_.size());
     return flags;
+  }
+
+  // The end of a reap of k buffers: a bad descriptor breaks the ring (the k reaped before it are
+  // still handed back, the next call reports Errc::broken); else off_wrap moves on.
+  Result<std::size_t> reaped(std::size_t k, bool bad) {
+    if (bad) [[unlikely]] {
+      const Errc e = core_.violate(Errc::used_id_bad);
+      if (k == 0) return fail(e);
+      return k;
+    }
+    if (k != 0) rearm_used_event();
+    return k;
   }
 
   // With EVENT_IDX (DESC mode) and callbacks on, move off_wrap to the next used position.

@@ -191,13 +191,9 @@ class SplitDriverRing {
     if (Errc e = core_.usable(); e != Errc::ok) [[unlikely]]
       return fail(e);
     if (in_order_) return reap_in_order(max, fn);
-    // acquire: pairs with the device's release store of used->idx after writing the used elements.
-    const std::uint16_t used_idx = load_acquire(*view_.used_idx);
-    const std::uint16_t pending = ring_distance(used_idx, last_used_);
-    if (pending > core_.in_flight()) [[unlikely]]  // §2.7.8: idx moves by buffers actually used
-      return fail(core_.violate(Errc::used_id_bad));
-    const std::size_t n = std::min<std::size_t>(pending, max);
-    if (n == 0) return std::size_t{0};
+    const Result<std::size_t> ready = used_ready(max);
+    if (!ready || *ready == 0) return ready;
+    const std::size_t n = *ready;
     const UsedElem* const used_ring = view_.used_ring;
     const std::uint16_t mask = mask_;  // size - 1: id <= mask is id < size
     const std::uint64_t published = core_.published();
@@ -226,13 +222,7 @@ class SplitDriverRing {
     last_used_ = last;
     free_head_ = head;
     num_free_ = num_free;
-    if (k != n) [[unlikely]] {
-      const Errc e = core_.violate(Errc::used_id_bad);
-      if (k == 0) return fail(e);
-      return std::size_t{k};
-    }
-    rearm_used_event();
-    return n;
+    return reaped(k, k != n);
   }
 
   // reap_burst() with VIRTIO_F_IN_ORDER (§2.7.9): the used element at a batch's first position
@@ -241,13 +231,9 @@ class SplitDriverRing {
   // for the others). A batch cut short by `max` is finished by the next call.
   template <class Fn>
   [[gnu::always_inline]] Result<std::size_t> reap_in_order(std::size_t max, Fn&& fn) {
-    // acquire: pairs with the device's release store of used->idx after writing the used elements.
-    const std::uint16_t used_idx = load_acquire(*view_.used_idx);
-    const std::uint16_t pending = ring_distance(used_idx, last_used_);
-    if (pending > core_.in_flight()) [[unlikely]]  // §2.7.8: idx moves by buffers actually used
-      return fail(core_.violate(Errc::used_id_bad));
-    const std::size_t n = std::min<std::size_t>(pending, max);
-    if (n == 0) return std::size_t{0};
+    const Result<std::size_t> ready = used_ready(max);
+    if (!ready || *ready == 0) return ready;
+    const std::size_t n = *ready;
     const UsedElem* const used_ring = view_.used_ring;
     const std::uint16_t mask = mask_;  // size - 1: id <= mask is id < size
     const std::uint64_t published = core_.published();
@@ -317,13 +303,7 @@ class SplitDriverRing {
     num_free_ = static_cast<std::uint16_t>(num_free_ + (freed == 0 && k != 0 ? core_.size() : freed));
     batch_id_ = bad ? kNoBatch : batch;
     batch_len_ = batch_len;
-    if (bad) [[unlikely]] {
-      const Errc e = core_.violate(Errc::used_id_bad);
-      if (k == 0) return fail(e);
-      return std::size_t{k};
-    }
-    rearm_used_event();
-    return n;
+    return reaped(k, bad);
   }
 
   // Asks the device not to send used buffer notifications (§2.7.7). Advisory. With EVENT_IDX the
@@ -403,6 +383,28 @@ class SplitDriverRing {
     view_.desc[head] = SplitDesc{core_.table_gpa(head), 16u * k, kDescFIndirect, core_.next(head)};
     free_head_ = core_.next(head);
     return head;
+  }
+
+  // How many used elements a reap may take now: min(max, used->idx - last_used).
+  [[gnu::always_inline]] Result<std::size_t> used_ready(std::size_t max) {
+    // acquire: pairs with the device's release store of used->idx after writing the used elements.
+    const std::uint16_t used_idx = load_acquire(*view_.used_idx);
+    const std::uint16_t pending = ring_distance(used_idx, last_used_);
+    if (pending > core_.in_flight()) [[unlikely]]  // §2.7.8: idx moves by buffers actually used
+      return fail(core_.violate(Errc::used_id_bad));
+    return std::min<std::size_t>(pending, max);
+  }
+
+  // The end of a reap of k buffers: a bad element breaks the ring (the k reaped before it are
+  // still handed back, the next call reports Errc::broken); else used_event moves on.
+  Result<std::size_t> reaped(std::size_t k, bool bad) {
+    if (bad) [[unlikely]] {
+      const Errc e = core_.violate(Errc::used_id_bad);
+      if (k == 0) return fail(e);
+      return k;
+    }
+    if (k != 0) rearm_used_event();
+    return k;
   }
 
   // With EVENT_IDX and callbacks on, ask for a notification at the next used entry (§2.7.7).
