@@ -185,11 +185,25 @@ class DriverCore {
   // Burst reaps test reapable() on locals: id < size && states()[id].seq < published().
   BufferState* states() { return state_.data(); }
   std::uint64_t published() const { return batch_; }  // batches published: seq below is visible
-  void end_reaps(std::size_t n) { reaped_ += n; }
   // Out-of-band state of buffer `id` (only after reapable(id)).
   const BufferState& state(std::uint16_t id) const { return state_[id]; }
   // Buffers the device holds right now: the most a used index may move.
   std::uint64_t in_flight() const { return published_ - reaped_; }
+
+  // The end of a burst reap that took k buffers (counted here): a bad used element breaks the
+  // ring (the k reaped before it are still handed back, the next call reports Errc::broken); else
+  // rearm() moves the layout's used event on, if anything was reaped.
+  template <class Rearm>
+  Result<std::size_t> end_reap(std::size_t k, bool bad, Rearm&& rearm) {
+    reaped_ += k;
+    if (bad) [[unlikely]] {
+      const Errc e = violate(Errc::used_id_bad);
+      if (k == 0) return fail(e);
+      return k;
+    }
+    if (k != 0) rearm();
+    return k;
+  }
 
   // A device violation: sticky until the next configure().
   Errc violate(Errc e) {

@@ -285,11 +285,10 @@ class PackedDriverRing {
       free_id = id;
       fn(token, len);
     }
-    core_.end_reaps(k);
     last_used_ = PackedCursor{static_cast<std::uint16_t>(idx), wrap};
     free_id_ = free_id;
     num_free_ = num_free;
-    return reaped(k, bad);
+    return core_.end_reap(k, bad, [this] { rearm_used_event(); });
   }
 
   // reap_burst() with VIRTIO_F_IN_ORDER (§2.8.23): a used descriptor at the used position carries
@@ -369,7 +368,6 @@ class PackedDriverRing {
       if (bad) [[unlikely]]
         break;
     }
-    core_.end_reaps(k);
     const PackedCursor from = last_used_;
     last_used_ = PackedCursor{static_cast<std::uint16_t>(idx), used_bits != 0};
     oldest_id_ = id;
@@ -378,7 +376,7 @@ class PackedDriverRing {
                                            (last_used_.wrap != from.wrap ? size : 0u));
     batch_id_ = bad ? kNoBatch : batch;
     batch_len_ = batch_len;
-    return reaped(k, bad);
+    return core_.end_reap(k, bad, [this] { rearm_used_event(); });
   }
 
   // driver_event.flags = DISABLE (§2.8.10). Advisory.
@@ -515,18 +513,6 @@ class PackedDriverRing {
     const auto flags = static_cast<std::uint16_t>(kDescFIndirect | avail_bits(next_avail_.wrap));
     next_avail_.advance(1, core_.size());
     return flags;
-  }
-
-  // The end of a reap of k buffers: a bad descriptor breaks the ring (the k reaped before it are
-  // still handed back, the next call reports Errc::broken); else off_wrap moves on.
-  Result<std::size_t> reaped(std::size_t k, bool bad) {
-    if (bad) [[unlikely]] {
-      const Errc e = core_.violate(Errc::used_id_bad);
-      if (k == 0) return fail(e);
-      return k;
-    }
-    if (k != 0) rearm_used_event();
-    return k;
   }
 
   // With EVENT_IDX (DESC mode) and callbacks on, move off_wrap to the next used position.

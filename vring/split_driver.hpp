@@ -218,11 +218,10 @@ class SplitDriverRing {
       fn(token, len);
     }
     const auto k = static_cast<std::uint16_t>(last - first);
-    core_.end_reaps(k);
     last_used_ = last;
     free_head_ = head;
     num_free_ = num_free;
-    return reaped(k, k != n);
+    return core_.end_reap(k, k != n, [this] { rearm_used_event(); });
   }
 
   // reap_burst() with VIRTIO_F_IN_ORDER (§2.7.9): the used element at a batch's first position
@@ -296,14 +295,13 @@ class SplitDriverRing {
         break;
     }
     const auto k = static_cast<std::uint16_t>(last - first);
-    core_.end_reaps(k);
     last_used_ = last;
     // The freed descriptors run from `from` to `head` (all of them if that is the whole table).
     const auto freed = static_cast<std::uint16_t>((head - from) & mask);
     num_free_ = static_cast<std::uint16_t>(num_free_ + (freed == 0 && k != 0 ? core_.size() : freed));
     batch_id_ = bad ? kNoBatch : batch;
     batch_len_ = batch_len;
-    return reaped(k, bad);
+    return core_.end_reap(k, bad, [this] { rearm_used_event(); });
   }
 
   // Asks the device not to send used buffer notifications (§2.7.7). Advisory. With EVENT_IDX the
@@ -393,18 +391,6 @@ class SplitDriverRing {
     if (pending > core_.in_flight()) [[unlikely]]  // §2.7.8: idx moves by buffers actually used
       return fail(core_.violate(Errc::used_id_bad));
     return std::min<std::size_t>(pending, max);
-  }
-
-  // The end of a reap of k buffers: a bad element breaks the ring (the k reaped before it are
-  // still handed back, the next call reports Errc::broken); else used_event moves on.
-  Result<std::size_t> reaped(std::size_t k, bool bad) {
-    if (bad) [[unlikely]] {
-      const Errc e = core_.violate(Errc::used_id_bad);
-      if (k == 0) return fail(e);
-      return k;
-    }
-    if (k != 0) rearm_used_event();
-    return k;
   }
 
   // With EVENT_IDX and callbacks on, ask for a notification at the next used entry (§2.7.7).
