@@ -87,6 +87,53 @@ struct BufferState {
   std::uint16_t next = 0;
 };
 
+// VIRTIO_F_IN_ORDER reaping (§2.7.9, §2.8.23), the same for both layouts. A used element names
+// either the oldest outstanding buffer (a batch of one, the common case) or the LAST buffer of a
+// batch, which completes every outstanding buffer up to it in the order they were added; only the
+// last gets the element's length (0 for the others). A batch cut short by the reap's limit stays
+// here for the next reap, which finishes it without reading the ring.
+struct InOrderBatch {
+  static constexpr std::uint32_t kNone = ~std::uint32_t{0};
+  std::uint32_t last = kNone;  // the batch's last buffer (packed: its id; split: its head)
+  std::uint32_t len = 0;       // that buffer's used length
+  bool pending() const { return last != kNone; }
+};
+
+// The in-order reap loop. While more(): read(id, len) reads the used element at the used position
+// (false: none is used yet); oldest() is the oldest outstanding buffer; outstanding(id) says
+// whether a device-named id is an outstanding published buffer; take(len) reaps the oldest one
+// (false: it was never published). False on a violation: the ring must break.
+template <class More, class Read, class Oldest, class Outstanding, class Take>
+[[gnu::always_inline]] inline bool reap_batches(InOrderBatch& b, More more, Read read, Oldest oldest,
+                                                Outstanding outstanding, Take take) {
+  while (more()) {
+    if (!b.pending()) {
+      std::uint32_t id = 0, len = 0;
+      if (!read(id, len)) return true;
+      if (id == oldest()) [[likely]] {
+        if (!take(len)) [[unlikely]]
+          return false;
+        continue;
+      }
+      // A later buffer ends a batch: it must be outstanding, so the walk below reaches it.
+      if (!outstanding(id)) [[unlikely]]
+        return false;
+      b = InOrderBatch{id, len};
+    }
+    // The batch, while more(): no ring reads.
+    while (more()) {
+      const bool last = oldest() == b.last;
+      if (!take(last ? b.len : 0u)) [[unlikely]]
+        return false;
+      if (last) {
+        b.last = InOrderBatch::kNone;
+        break;
+      }
+    }
+  }
+  return true;
+}
+
 // The part of DriverCore add_burst keeps in locals: written back once per burst, so stores
 // into the rings cannot force reloads of it (they may alias members).
 struct BurstCursor {

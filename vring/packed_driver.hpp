@@ -56,8 +56,7 @@ class PackedDriverRing {
     num_free_ = c.size;
     in_order_ = has_feature(c.features, kFInOrder);
     oldest_id_ = 0;
-    batch_id_ = kNoBatch;
-    batch_len_ = 0;
+    batch_ = detail::InOrderBatch{};
     next_avail_ = last_used_ = kicked_ = PackedCursor{};
     pending_ = false;
     event_flags_shadow_ = kRingEventFlagsEnable;
@@ -295,7 +294,7 @@ class PackedDriverRing {
   // the id of the LAST buffer of a batch and completes every outstanding buffer up to it, in the
   // order they were added (ids in sequence from oldest_id_); the device skips the batch's slots.
   // Only the last buffer gets the descriptor's len (0 for the others). A batch cut short by `max`
-  // is finished by the next call (batch_id_, batch_len_).
+  // is finished by the next call (batch_).
   template <class Fn>
   [[gnu::always_inline]] Result<std::size_t> reap_in_order(std::size_t max, Fn&& fn) {
     const PackedDesc* const desc = view_.desc;
@@ -305,77 +304,46 @@ class PackedDriverRing {
     std::uint32_t idx = last_used_.idx;
     // §2.8.1: used iff AVAIL == USED == the used wrap counter (see is_used()); flipped with it.
     std::uint16_t used_bits = last_used_.wrap ? kDescFAvail | kDescFUsed : 0;
-    std::uint32_t batch = batch_id_;
-    std::uint32_t batch_len = batch_len_;
-    std::uint16_t id = oldest_id_;
-    bool bad = false;
+    std::uint16_t oldest = oldest_id_;
     std::size_t k = 0;
-    // Reaps the oldest outstanding buffer `id` with used length `len`. False (the ring breaks) if
-    // it was never published: the device returned more than it was given.
-    auto take = [&](std::uint32_t len) __attribute__((always_inline)) {
-      detail::BufferState& s = state[id];
-      if (s.seq >= published) [[unlikely]]
-        return false;
-      const std::uint64_t token = s.token;
-      s.seq = detail::BufferState::kFree;
-      idx += s.ndescs;  // the slots it occupied are free again (counted below)
-      if (idx >= size) [[unlikely]] {
-        idx -= size;
-        used_bits ^= kDescFAvail | kDescFUsed;
-      }
-      if (++id == size) [[unlikely]]
-        id = 0;
-      ++k;
-      fn(token, len);
-      return true;
-    };
-    while (k < max) {
-      if (batch == kNoBatch) {
-        const PackedDesc& d = desc[idx];
-        // acquire: pairs with the device's release store of the used descriptor's flags, which it
-        // writes after id and len (§2.8.9 / §2.8.22).
-        if ((load_acquire(d.flags) & (kDescFAvail | kDescFUsed)) != used_bits) break;
-        // Device-controlled: read once. The oldest buffer's own id (the common case), or a later
-        // outstanding buffer: the last of a batch, which the walk below reaches in order.
-        const std::uint16_t used_id = load_relaxed(d.id);
-        const std::uint32_t len = load_relaxed(d.len);
-        if (used_id == id) [[likely]] {
-          if (!take(len)) [[unlikely]] {
-            bad = true;
-            break;
+    detail::InOrderBatch batch = batch_;
+    const bool bad = !detail::reap_batches(
+        batch, [&] { return k < max; },
+        [&](std::uint32_t& id, std::uint32_t& len) {
+          const PackedDesc& d = desc[idx];
+          // acquire: pairs with the device's release store of the used descriptor's flags, which
+          // it writes after id and len (§2.8.9 / §2.8.22).
+          if ((load_acquire(d.flags) & (kDescFAvail | kDescFUsed)) != used_bits) return false;
+          id = load_relaxed(d.id);  // device-controlled: read once
+          len = load_relaxed(d.len);
+          return true;
+        },
+        [&] { return oldest; },
+        [&](std::uint32_t id) { return id < size && state[id].seq < published; },
+        [&](std::uint32_t len) __attribute__((always_inline)) {
+          detail::BufferState& s = state[oldest];
+          if (s.seq >= published) [[unlikely]]  // the device returned more than it was given
+            return false;
+          const std::uint64_t token = s.token;
+          s.seq = detail::BufferState::kFree;
+          idx += s.ndescs;  // the slots it occupied are free again (counted below)
+          if (idx >= size) [[unlikely]] {
+            idx -= size;
+            used_bits ^= kDescFAvail | kDescFUsed;
           }
-          continue;
-        }
-        if (used_id >= size || state[used_id].seq >= published) [[unlikely]] {
-          bad = true;
-          break;
-        }
-        batch = used_id;
-        batch_len = len;
-      }
-      // The batch, up to `max`: no ring reads, the others get length 0.
-      for (; k < max; ) {
-        const bool last = id == batch;
-        if (!take(last ? batch_len : 0u)) [[unlikely]] {
-          bad = true;
-          break;
-        }
-        if (last) {
-          batch = kNoBatch;
-          break;
-        }
-      }
-      if (bad) [[unlikely]]
-        break;
-    }
+          if (++oldest == size) [[unlikely]]
+            oldest = 0;
+          ++k;
+          fn(token, len);
+          return true;
+        });
     const PackedCursor from = last_used_;
     last_used_ = PackedCursor{static_cast<std::uint16_t>(idx), used_bits != 0};
-    oldest_id_ = id;
+    oldest_id_ = oldest;
     // The used position moved over exactly the reaped buffers' slots (at most the ring).
     num_free_ = static_cast<std::uint16_t>(num_free_ + idx - from.idx +
                                            (last_used_.wrap != from.wrap ? size : 0u));
-    batch_id_ = bad ? kNoBatch : batch;
-    batch_len_ = batch_len;
+    batch_ = bad ? detail::InOrderBatch{} : batch;
     return core_.end_reap(k, bad, [this] { rearm_used_event(); });
   }
 
@@ -405,7 +373,7 @@ class PackedDriverRing {
     // §2.8.22 note full fence: the enable before re-reading the used position; pairs with the
     // device's full fence between marking a descriptor used and reading the driver event.
     full_fence();
-    if (batch_id_ != kNoBatch) return true;  // the rest of an in-order batch is already used
+    if (batch_.pending()) return true;  // the rest of an in-order batch is already used
     return is_used(load_relaxed(view_.desc[last_used_.idx].flags), last_used_.wrap);  // get_used re-reads (acquire)
   }
 
@@ -417,8 +385,8 @@ class PackedDriverRing {
     if (Errc e = core_.usable(); e != Errc::ok) return fail(e);
     PackedCursor pos = last_used_;
     std::uint64_t seen = 0;  // buffers walked: at most those outstanding
-    // The rest of an in-order batch being reaped (§2.8.23): its last buffer is batch_id_.
-    if (batch_id_ != kNoBatch && !skip_batch(pos, static_cast<std::uint16_t>(batch_id_), seen))
+    // The rest of an in-order batch being reaped (§2.8.23): its last buffer is batch_.last.
+    if (batch_.pending() && !skip_batch(pos, static_cast<std::uint16_t>(batch_.last), seen))
       return fail(Errc::used_id_bad);
     while (seen <= core_.in_flight()) {
       const PackedDesc& d = view_.desc[pos.idx];
@@ -445,8 +413,6 @@ class PackedDriverRing {
   Errc error() const { return core_.error(); }
 
  private:
-  static constexpr std::uint32_t kNoBatch = ~std::uint32_t{0};  // batch_id_: none being reaped
-
   // §2.8.1: AVAIL = driver wrap counter, USED = its inverse.
   static std::uint16_t avail_bits(bool wrap) { return wrap ? kDescFAvail : kDescFUsed; }
 
@@ -530,8 +496,7 @@ class PackedDriverRing {
   std::uint16_t oldest_id_ = 0;         // IN_ORDER: the oldest outstanding buffer's id
   std::uint16_t num_free_ = 0;          // free ring slots
   bool in_order_ = false;               // VIRTIO_F_IN_ORDER negotiated (§2.8.23)
-  std::uint32_t batch_id_ = kNoBatch;   // in-order batch being reaped: its last buffer's id
-  std::uint32_t batch_len_ = 0;         // and that buffer's used length
+  detail::InOrderBatch batch_;          // in-order batch being reaped (last: its last id)
   PackedCursor next_avail_{};           // next slot to write + Driver Ring Wrap Counter (§2.8.1)
   PackedCursor last_used_{};            // next slot to read + used wrap counter
   PackedCursor kicked_{};               // next_avail_ as of the last kick_prepare

@@ -56,8 +56,7 @@ class SplitDriverRing {
     num_free_ = c.size;
     avail_idx_shadow_ = kicked_idx_ = last_used_ = 0;
     in_order_ = has_feature(c.features, kFInOrder);
-    batch_id_ = kNoBatch;
-    batch_len_ = 0;
+    batch_ = detail::InOrderBatch{};
     avail_flags_shadow_ = 0;
     cb_enabled_ = true;
     return {};
@@ -242,65 +241,35 @@ class SplitDriverRing {
     // The oldest outstanding buffer's head: the first descriptor after the free ones.
     const auto from = static_cast<std::uint16_t>((free_head_ + num_free_) & mask);
     std::uint16_t head = from;
-    std::uint32_t batch = batch_id_;
-    std::uint32_t batch_len = batch_len_;
-    bool bad = false;
     std::uint16_t last = first;
-    // Reaps the oldest outstanding buffer `head` with used length `len`. False (the ring breaks)
-    // if it was never published: the device returned more than it was given.
-    auto take = [&](std::uint32_t len) __attribute__((always_inline)) {
-      detail::BufferState& s = state[head];
-      if (s.seq >= published) [[unlikely]]
-        return false;
-      const std::uint64_t token = s.token;
-      s.seq = detail::BufferState::kFree;
-      head = static_cast<std::uint16_t>((head + s.ndescs) & mask);  // its descriptors are free again
-      ++last;
-      fn(token, len);
-      return true;
-    };
-    while (last != end) {
-      if (batch == kNoBatch) {
-        // Device-controlled: read once. The oldest buffer's own head (the common case), or a
-        // later outstanding buffer: the last of a batch, which the walk below reaches in order.
-        const std::uint32_t id = load_relaxed(used_ring[last & mask].id);
-        const std::uint32_t len = load_relaxed(used_ring[last & mask].len);
-        if (id == head) [[likely]] {
-          if (!take(len)) [[unlikely]] {
-            bad = true;
-            break;
-          }
-          continue;
-        }
-        if (id > mask || state[id].seq >= published) [[unlikely]] {
-          bad = true;
-          break;
-        }
-        batch = id;
-        batch_len = len;
-      }
-      // The batch, up to `end`: no ring reads, the others get length 0.
-      while (last != end) {
-        const bool is_last = head == batch;
-        if (!take(is_last ? batch_len : 0u)) [[unlikely]] {
-          bad = true;
-          break;
-        }
-        if (is_last) {
-          batch = kNoBatch;
-          break;
-        }
-      }
-      if (bad) [[unlikely]]
-        break;
-    }
+    detail::InOrderBatch batch = batch_;
+    const bool bad = !detail::reap_batches(
+        batch, [&] { return last != end; },
+        [&](std::uint32_t& id, std::uint32_t& len) {
+          // Device-controlled: read once (elements up to used->idx are written).
+          id = load_relaxed(used_ring[last & mask].id);
+          len = load_relaxed(used_ring[last & mask].len);
+          return true;
+        },
+        [&] { return head; },
+        [&](std::uint32_t id) { return id <= mask && state[id].seq < published; },
+        [&](std::uint32_t len) __attribute__((always_inline)) {
+          detail::BufferState& s = state[head];
+          if (s.seq >= published) [[unlikely]]  // the device returned more than it was given
+            return false;
+          const std::uint64_t token = s.token;
+          s.seq = detail::BufferState::kFree;
+          head = static_cast<std::uint16_t>((head + s.ndescs) & mask);  // its descriptors are free again
+          ++last;
+          fn(token, len);
+          return true;
+        });
     const auto k = static_cast<std::uint16_t>(last - first);
     last_used_ = last;
     // The freed descriptors run from `from` to `head` (all of them if that is the whole table).
     const auto freed = static_cast<std::uint16_t>((head - from) & mask);
     num_free_ = static_cast<std::uint16_t>(num_free_ + (freed == 0 && k != 0 ? core_.size() : freed));
-    batch_id_ = bad ? kNoBatch : batch;
-    batch_len_ = batch_len;
+    batch_ = bad ? detail::InOrderBatch{} : batch;
     return core_.end_reap(k, bad, [this] { rearm_used_event(); });
   }
 
@@ -349,8 +318,6 @@ class SplitDriverRing {
   Errc error() const { return core_.error(); }
 
  private:
-  static constexpr std::uint32_t kNoBatch = ~std::uint32_t{0};  // batch_id_: none being reaped
-
   // Chains free descriptors starting at `head`; returns the last one. §2.7.13.1: NEXT on all but
   // the last, WRITE on device-writable elements, d.next = the next free descriptor.
   std::uint16_t write_direct(std::uint16_t head, std::span<const Buffer> readable,
@@ -411,8 +378,7 @@ class SplitDriverRing {
   std::uint16_t kicked_idx_ = 0;        // avail->idx as last published
   std::uint16_t last_used_ = 0;         // next used index to reap
   bool in_order_ = false;               // VIRTIO_F_IN_ORDER negotiated (§2.7.9)
-  std::uint32_t batch_id_ = kNoBatch;   // in-order batch being reaped: its last buffer's head
-  std::uint32_t batch_len_ = 0;         // and that buffer's used length
+  detail::InOrderBatch batch_;          // in-order batch being reaped (last: its last head)
   std::uint16_t avail_flags_shadow_ = 0;
   bool cb_enabled_ = true;
 };
